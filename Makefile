@@ -1,0 +1,40 @@
+# Vigil. `make demo` runs the main job; `make test` runs every test.
+GO        ?= go
+BIN       := bin/vigil
+PKGS      := ./...
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 1
+
+.PHONY: all build test bench generate lint demo notebooks deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/vigil
+
+# Tests need root for BPF and a Docker Engine; without them the BPF and Docker
+# tests skip unless VIGIL_REQUIRE_BPF=1 / VIGIL_REQUIRE_DOCKER=1 (CI sets both).
+test: lint
+	$(GO) test -count=1 -timeout 25m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS)
+
+# Regenerates the bpf2go output from collector/bpf (needs clang, libbpf-dev).
+generate: deps
+	$(GO) generate ./collector/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Debian packages the BPF build, the scenario images and the notebooks need.
+deps:
+	bash scripts/deps.sh
+
+demo: build
+	./$(BIN) demo
+
+clean:
+	rm -rf bin vigil-data

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Vigil's build, tests and notebooks need, only
+# when something is missing, so repeated runs cost nothing.
+set -euo pipefail
+
+need=()
+command -v clang >/dev/null || need+=(clang llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v bpftool >/dev/null || need+=(bpftool)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx nc || need+=(busybox-static)
+/usr/bin/python3 -c 'import pandas, matplotlib' 2>/dev/null || need+=(python3-pandas python3-matplotlib)
+command -v jupyter-nbconvert >/dev/null || need+=(jupyter-nbconvert python3-ipykernel)
+
+if [ ${#need[@]} -gt 0 ]; then
+	echo "deps: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
