@@ -1,0 +1,194 @@
+package features_test
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/features"
+	"github.com/vigilsec/vigil/features/synth"
+	"github.com/vigilsec/vigil/trace"
+)
+
+func online(t *testing.T, cfg features.Config, events []trace.Event, each func(x *features.Extractor, i int)) []*features.Window {
+	t.Helper()
+	var out []*features.Window
+	x, err := features.NewExtractor(cfg, func(w *features.Window) { out = append(out, w) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		ev := events[i] // the agent hands over a reused buffer; copy like it
+		x.Add(&ev)
+		if each != nil {
+			each(x, i)
+		}
+	}
+	x.Flush()
+	features.SortWindows(out)
+	return out
+}
+
+// TestParity: the offline path (one sorted batch) and the online path (event
+// at a time, workloads interleaved in a different order, idle timer firing)
+// must build identical windows.
+func TestParity(t *testing.T) {
+	events, _ := synth.Generate(synth.Options{Seed: 1, Minutes: 15, Sequence: true, AttackEvery: 4})
+	cfg := features.Config{}
+	offline, st, err := features.Extract(cfg, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Late != 0 || len(offline) == 0 {
+		t.Fatalf("offline: %d windows, %d late", len(offline), st.Late)
+	}
+
+	// Interleave streams randomly while keeping each stream's own order.
+	byStream := map[string][]trace.Event{}
+	var order []string
+	for _, e := range events {
+		k := features.WorkloadOf(&e) + "\x00" + features.InstanceOf(&e)
+		if _, ok := byStream[k]; !ok {
+			order = append(order, k)
+		}
+		byStream[k] = append(byStream[k], e)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	var mixed []trace.Event
+	for len(order) > 0 {
+		i := r.IntN(len(order))
+		k := order[i]
+		n := 1 + r.IntN(50)
+		if n > len(byStream[k]) {
+			n = len(byStream[k])
+		}
+		mixed = append(mixed, byStream[k][:n]...)
+		byStream[k] = byStream[k][n:]
+		if len(byStream[k]) == 0 {
+			order = append(order[:i], order[i+1:]...)
+		}
+	}
+	if reflect.DeepEqual(mixed, events) {
+		t.Fatal("interleaving did not change the order; the test would prove nothing")
+	}
+	got := online(t, cfg, mixed, nil)
+	if !reflect.DeepEqual(offline, got) {
+		t.Fatalf("online (interleaved) windows differ from offline: %d vs %d windows", len(got), len(offline))
+	}
+
+	// Time-ordered feed with the agent's idle timer advancing the watermark.
+	got = online(t, cfg, events, func(x *features.Extractor, i int) {
+		if i%1000 == 0 {
+			x.Advance(events[i].Time - int64(features.DefaultLateness))
+		}
+	})
+	if !reflect.DeepEqual(offline, got) {
+		t.Fatalf("online (with Advance) windows differ from offline")
+	}
+}
+
+func ev(t time.Duration, kind trace.Kind) trace.Event {
+	return trace.Event{Time: int64(t), Kind: kind, Workload: "w", ContainerID: "c1", ProcUUID: "p1", PID: 1, TID: 1, ExePath: "/bin/app"}
+}
+
+func TestWindowContents(t *testing.T) {
+	base := 1000 * time.Hour
+	var es []trace.Event
+	e := ev(base+time.Second, trace.KindExec)
+	e.ProcUUID, e.ParentUUID, e.ExePath = "p2", "p1", "/bin/sh"
+	parent := ev(base, trace.KindFork)
+	es = append(es, parent, e)
+	o := ev(base+2*time.Second, trace.KindOpen)
+	o.Path, o.Flags = "/etc/passwd", 0
+	es = append(es, o)
+	o.Time, o.Path, o.Flags = int64(base+3*time.Second), "/tmp/x", 0x41
+	es = append(es, o)
+	c := ev(base+4*time.Second, trace.KindConnect)
+	c.NetFamily, c.NetProto, c.DstAddr, c.DstPort = trace.FamilyInet6, 6, "fd00::1", 443
+	es = append(es, c)
+	d := ev(base+5*time.Second, trace.KindDNS)
+	d.DNSName = "Example.COM."
+	d2 := d
+	d2.DNSName = "example.com"
+	es = append(es, d, d2)
+	l := ev(base+6*time.Second, trace.KindListen)
+	l.NetProto, l.SrcPort = 6, 8080
+	es = append(es, l)
+	for i, nr := range []int32{0, 1, 0, 1} {
+		s := ev(base+7*time.Second+time.Duration(i), trace.KindSyscall)
+		s.Syscall = nr
+		es = append(es, s)
+	}
+	// Next window; the event at 30 s arrives within the lateness allowance.
+	es = append(es, ev(base+61*time.Second, trace.KindExit), ev(base+30*time.Second, trace.KindExit), ev(base+70*time.Second, trace.KindExit))
+
+	ws, st, err := features.Extract(features.Config{NGram: 2}, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 2 {
+		t.Fatalf("got %d windows, want 2", len(ws))
+	}
+	w := ws[0]
+	if st.Late != 0 || w.Events != 13 || ws[1].Events != 2 {
+		t.Fatalf("events %d/%d late %d", w.Events, ws[1].Events, st.Late)
+	}
+	want := map[string]bool{
+		"exe=/bin/sh": true, "exec_pair=/bin/app -> /bin/sh": true, "file_read=/etc/passwd": true,
+		"file_write=/tmp/x": true, "net_dst=[fd00::1]:443": true, "dns=example.com": true,
+		"listen=tcp/8080": true, "syscall=0": true, "syscall=1": true,
+	}
+	for _, it := range w.Items {
+		k := it.Cat.String() + "=" + it.Value
+		if !want[k] {
+			t.Errorf("unexpected item %s", k)
+		}
+		delete(want, k)
+		if k == "dns=example.com" && it.Count != 2 {
+			t.Errorf("dns count %d, want 2 (case and trailing dot merged)", it.Count)
+		}
+	}
+	for k := range want {
+		t.Errorf("missing item %s", k)
+	}
+	// n=2 grams on thread p1/1: BOS 0, 0 1, 1 0, 0 1.
+	grams := map[uint64]int64{}
+	for _, g := range w.NGrams {
+		grams[g.Gram] = g.Count
+	}
+	if grams[features.PackNGram(features.SymBOS, 0)] != 1 || grams[features.PackNGram(0, 1)] != 2 || grams[features.PackNGram(1, 0)] != 1 || len(grams) != 3 {
+		t.Fatalf("ngrams %v", grams)
+	}
+
+	// A late event: window 0 is closed once the stream passes 65 s.
+	es = append(es, ev(base+10*time.Second, trace.KindExit))
+	ws, st, _ = features.Extract(features.Config{}, es)
+	if st.Late != 1 || ws[1].Late != 1 {
+		t.Fatalf("late: stats %d, window %d", st.Late, ws[1].Late)
+	}
+}
+
+func BenchmarkExtract(b *testing.B) {
+	for _, seq := range []bool{false, true} {
+		name := "events"
+		if seq {
+			name = "sequence"
+		}
+		b.Run(name, func(b *testing.B) {
+			events, _ := synth.Generate(synth.Options{Seed: 3, Minutes: 30, Sequence: seq})
+			x, _ := features.NewExtractor(features.Config{}, func(*features.Window) {})
+			b.ReportAllocs()
+			b.ResetTimer()
+			n := 0
+			for b.Loop() {
+				for i := range events {
+					x.Add(&events[i])
+				}
+				x.Flush()
+				n += len(events)
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
