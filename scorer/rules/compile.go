@@ -31,6 +31,10 @@ type Rule struct {
 	Line      int
 
 	program *vm.Program
+	// guard is the condition compiled to Go closures (see native.go); when
+	// exact is set it is the whole condition and the VM is never run.
+	guard pred
+	exact bool
 }
 
 // Options configure compilation.
@@ -88,7 +92,11 @@ func Reload(prev *Set, srcs []Source, opts Options) (*Set, error) {
 
 func load(srcs []Source, opts Options) (*Set, Errors, *parsed) {
 	p := parseSources(srcs)
-	fns := functions(opts.Intel)
+	in := opts.Intel
+	if in == nil {
+		in = noIntel{}
+	}
+	fns := functions(in)
 	// Check every macro alone first, so an error points at the macro rather
 	// than at each rule that uses it.
 	for _, name := range sortedKeys(p.macros) {
@@ -103,7 +111,7 @@ func load(srcs []Source, opts Options) (*Set, Errors, *parsed) {
 	}
 	var compiled []*Rule
 	for _, s := range p.rules {
-		r, err := p.compile(s, fns)
+		r, err := p.compile(s, fns, in)
 		if err != nil {
 			p.errs = append(p.errs, err)
 			p.badRules[s.ID] = true
@@ -114,7 +122,7 @@ func load(srcs []Source, opts Options) (*Set, Errors, *parsed) {
 	return newSet(compiled), p.errs, p
 }
 
-func (p *parsed) compile(s *spec, fns []expr.Option) (*Rule, *Error) {
+func (p *parsed) compile(s *spec, fns []expr.Option, in Intel) (*Rule, *Error) {
 	fail := func(format string, args ...any) *Error {
 		return &Error{File: s.file, Line: s.condLine, Col: s.condCol, Item: "rule " + s.ID, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -142,9 +150,11 @@ func (p *parsed) compile(s *spec, fns []expr.Option) (*Rule, *Error) {
 		return nil, fail("condition: %s", oneLine(err))
 	}
 	kinds, restricted := kindsOf(tree.Node)
+	guard, exact := native(tree.Node, in)
 	r := &Rule{
 		ID: s.ID, Name: s.Name, Type: s.Type, Severity: s.Severity, Description: s.Description,
 		Tags: s.Tags, Enabled: s.Enabled, Condition: full, File: s.file, Line: s.line, program: prog,
+		guard: guard, exact: exact,
 	}
 	if restricted {
 		for _, k := range kinds {
@@ -178,6 +188,10 @@ func newSet(rules []*Rule) *Set {
 	return s
 }
 
+// Native reports whether the rule's condition runs entirely as compiled Go
+// closures (true) or falls back to the expr VM after a native guard.
+func (r *Rule) Native() bool { return r.exact }
+
 // Rules returns every rule, enabled or not, in load order.
 func (s *Set) Rules() []*Rule { return s.rules }
 
@@ -201,6 +215,13 @@ func (s *Set) Clone() *Set {
 // input) is reported through fn's err, so it is counted, not ignored.
 func (s *Set) Match(kind trace.Kind, env *Env, fn func(r *Rule, err error)) {
 	for _, r := range s.ForKind(kind) {
+		if !r.guard(env) {
+			continue
+		}
+		if r.exact {
+			fn(r, nil)
+			continue
+		}
 		out, err := s.vm.Run(r.program, env)
 		if err != nil {
 			fn(r, err)
