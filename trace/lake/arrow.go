@@ -123,7 +123,7 @@ type readSeeker struct {
 }
 
 func (r readSeeker) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
-func (r readSeeker) Read(p []byte) (int, error)             { panic("unused") }
+func (r readSeeker) Read(p []byte) (int, error)              { panic("unused") }
 func (r readSeeker) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case 0:

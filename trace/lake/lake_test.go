@@ -96,7 +96,7 @@ func randomEvent(r *rand.Rand, base int64) trace.Event {
 	e := trace.Event{
 		Time: base + r.Int64N(int64(time.Hour)), Host: str(), BootID: str(),
 		Kind: trace.Kinds[r.IntN(len(trace.Kinds))],
-		PID: r.Int32(), TID: r.Int32(), PPID: r.Int32(), NSPID: r.Int32(),
+		PID:  r.Int32(), TID: r.Int32(), PPID: r.Int32(), NSPID: r.Int32(),
 		UID: r.Uint32(), EUID: r.Uint32(), GID: r.Uint32(), EGID: r.Uint32(),
 		Comm: str(), ExePath: str(), Argv: strs(), ArgvTruncated: r.IntN(2) == 0, Cwd: str(),
 		ProcStart: r.Int64(), ProcUUID: str(), ParentUUID: str(), ExeSHA256: str(),

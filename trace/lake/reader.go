@@ -387,4 +387,3 @@ func (h *cursorHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return c
 }
-

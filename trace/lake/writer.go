@@ -101,9 +101,9 @@ type Writer struct {
 	spool   *spool // nil for local roots
 	stats   *Stats
 
-	mu     sync.Mutex
-	open   map[partKey]*openFile
-	last   *openFile
+	mu      sync.Mutex
+	open    map[partKey]*openFile
+	last    *openFile
 	uses    uint64 // recency clock for MaxOpenFiles eviction
 	fileSeq uint64
 	closed  bool
