@@ -1,0 +1,643 @@
+// Package runner runs a scenario in real Docker containers: one ECS-style
+// task whose containers share a network namespace that has loopback only,
+// benign activity on a seeded schedule, the attack's steps at a seeded time,
+// and the collector capturing everything the containers do. It writes the
+// run's label (the ground truth) and removes every container it made, also
+// when the run fails or is interrupted.
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/datasets/dockerapi"
+	"github.com/vigilsec/vigil/datasets/image"
+	"github.com/vigilsec/vigil/datasets/label"
+	"github.com/vigilsec/vigil/datasets/scenario"
+	"github.com/vigilsec/vigil/internal/blob"
+	"github.com/vigilsec/vigil/internal/logkey"
+	"github.com/vigilsec/vigil/trace"
+)
+
+// Docker labels the runner puts on everything it creates.
+const (
+	LabelRun      = "com.vigilsec.run"
+	LabelScenario = "com.vigilsec.scenario"
+	LabelRole     = "com.vigilsec.role"
+)
+
+// ECS agent labels (see shared/reference/guardduty-runtime.md).
+const (
+	ecsCluster       = "com.amazonaws.ecs.cluster"
+	ecsTaskARN       = "com.amazonaws.ecs.task-arn"
+	ecsContainerName = "com.amazonaws.ecs.container-name"
+	ecsFamily        = "com.amazonaws.ecs.task-definition-family"
+	ecsVersion       = "com.amazonaws.ecs.task-definition-version"
+)
+
+// Source streams the collector's events; collector.Collector satisfies it.
+type Source interface {
+	Run(ctx context.Context, fn func(*trace.Event)) error
+}
+
+// Config is what every run of a runner shares.
+type Config struct {
+	Docker   *dockerapi.Client
+	Image    string // from image.Build
+	Seed     int64
+	Duration time.Duration
+	// Source captures events; nil runs the scenario without capture (labels
+	// then carry PIDs but no process uuids).
+	Source Source
+	// Sink receives the events of the run's containers, in one goroutine.
+	Sink func(*trace.Event) error
+	// Labels is where the run's label is written; nil skips it.
+	Labels blob.Store
+	Host   string
+	BootID string
+	Log    *slog.Logger
+}
+
+// Result is one finished run.
+type Result struct {
+	Label *label.Run
+	// Events are the captured events of the attack container inside the
+	// attack window (kept for checking the run); nil without an attack.
+	Events []trace.Event
+	// Captured counts events written to the sink.
+	Captured int64
+}
+
+type run struct {
+	cfg    Config
+	s      *scenario.Scenario
+	log    *slog.Logger
+	lbl    *label.Run
+	rng    *rand.Rand
+	ids    map[string]string // container name -> id
+	short  string
+	mu     sync.Mutex
+	notes  []string
+	infra  string
+	window struct {
+		sync.Mutex
+		from, to time.Time
+		cid      string
+		events   []trace.Event
+	}
+}
+
+// Run runs one resolved scenario.
+func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, err error) {
+	if cfg.Duration < time.Second {
+		return nil, fmt.Errorf("duration %v: want at least 1s", cfg.Duration)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	runID := newRunID(s.Name)
+	r := &run{
+		cfg:   cfg,
+		s:     s,
+		log:   log.With(logkey.Scenario, s.Name, "run", runID),
+		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), fnv64(s.Name))),
+		ids:   map[string]string{},
+		short: runID[len(runID)-6:],
+	}
+	r.lbl = &label.Run{
+		Source: label.SourceScenario, Scenario: s.Name, Kind: string(s.Kind), RunID: runID, Seed: cfg.Seed,
+		Host: cfg.Host, BootID: cfg.BootID,
+		Cluster: s.Task.Cluster, Family: s.Task.Family, Revision: strconv.Itoa(s.Task.Revision),
+		TaskARN: fmt.Sprintf("arn:aws:ecs:us-east-1:000000000000:task/%s/%s", s.Task.Cluster, hexOf(runID)[:32]),
+	}
+
+	// Cleanup runs on a context of its own: Ctrl-C cancels ctx, and that is
+	// exactly when the containers must still go.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if cerr := Cleanup(cctx, cfg.Docker, runID); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+
+	captureCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
+	var captured int64
+	capDone := make(chan error, 1)
+	if cfg.Source != nil {
+		var sinkErr error
+		go func() {
+			err := cfg.Source.Run(captureCtx, func(e *trace.Event) {
+				if !r.ours(e) {
+					return
+				}
+				r.keep(e)
+				if cfg.Sink != nil && sinkErr == nil {
+					if sinkErr = cfg.Sink(e); sinkErr != nil {
+						r.log.Error("writing events", logkey.Err, sinkErr)
+					}
+				}
+				captured++
+			})
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+			capDone <- errors.Join(err, sinkErr)
+		}()
+	} else {
+		capDone <- nil
+	}
+
+	r.lbl.Start = time.Now().UTC()
+	if err := r.start(ctx); err != nil {
+		return nil, err
+	}
+	end := r.lbl.Start.Add(cfg.Duration)
+	jobsCtx, stopJobs := context.WithDeadline(ctx, end)
+	defer stopJobs()
+	var jobs sync.WaitGroup
+	r.startJobs(jobsCtx, &jobs)
+
+	if a := s.Attack; a != nil {
+		at := a.At
+		if at == 0 {
+			at = 0.3 + 0.3*r.rng.Float64()
+		}
+		if err := sleepUntil(ctx, r.lbl.Start.Add(time.Duration(at*float64(cfg.Duration)))); err != nil {
+			return nil, err
+		}
+		if err := r.attack(ctx); err != nil {
+			return nil, err
+		}
+		// Leave the workload a moment after the attack, so its aftermath
+		// (a shell's children exiting) is in the trace.
+		if min := time.Now().Add(500 * time.Millisecond); end.Before(min) {
+			end = min
+		}
+	}
+	if err := sleepUntil(ctx, end); err != nil {
+		return nil, err
+	}
+	stopJobs()
+	jobs.Wait()
+	r.stop(ctx)
+	r.lbl.End = time.Now().UTC()
+	// Events of the last moments are still in the collector's buffers.
+	time.Sleep(300 * time.Millisecond)
+	stopCapture()
+	if err := <-capDone; err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+
+	res = &Result{Label: r.lbl, Captured: captured}
+	if s.Attack != nil {
+		res.Events = r.window.events
+		if cfg.Source != nil {
+			r.resolveUUIDs(res.Events)
+		}
+	}
+	r.lbl.Events = captured
+	r.lbl.Notes = r.notes
+	if cfg.Labels != nil {
+		if err := label.Put(ctx, cfg.Labels, r.lbl); err != nil {
+			return res, err
+		}
+	}
+	r.log.Info("scenario run done", logkey.Events, captured, logkey.Duration, r.lbl.End.Sub(r.lbl.Start).Round(time.Millisecond))
+	return res, nil
+}
+
+func (r *run) note(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	r.log.Warn(msg)
+	r.notes = append(r.notes, msg)
+}
+
+// ours reports whether e comes from one of this run's containers.
+func (r *run) ours(e *trace.Event) bool {
+	if e.ContainerID == "" {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range r.ids {
+		if strings.HasPrefix(id, e.ContainerID) {
+			return true
+		}
+	}
+	return false
+}
+
+// keep remembers events of the attack container inside the attack window.
+func (r *run) keep(e *trace.Event) {
+	w := &r.window
+	w.Lock()
+	defer w.Unlock()
+	if w.cid == "" || !strings.HasPrefix(w.cid, e.ContainerID) || w.from.IsZero() {
+		return
+	}
+	t := time.Unix(0, e.Time)
+	if t.Before(w.from) || (!w.to.IsZero() && t.After(w.to)) {
+		return
+	}
+	ev := *e
+	ev.Argv = append([]string(nil), e.Argv...)
+	ev.DNSAnswers = append([]string(nil), e.DNSAnswers...)
+	w.events = append(w.events, ev)
+}
+
+func (r *run) labels(name, role string) map[string]string {
+	m := map[string]string{
+		LabelRun: r.lbl.RunID, LabelScenario: r.s.Name, LabelRole: role,
+		ecsCluster: r.s.Task.Cluster, ecsTaskARN: r.lbl.TaskARN, ecsContainerName: name,
+		ecsFamily: r.s.Task.Family, ecsVersion: strconv.Itoa(r.s.Task.Revision),
+	}
+	return m
+}
+
+func (r *run) seedFor(name string) string {
+	return strconv.FormatUint(uint64(r.cfg.Seed)^fnv64(name), 10)
+}
+
+func (r *run) start(ctx context.Context) error {
+	dc := r.cfg.Docker
+	stop := 2
+	pids := int64(512)
+	lifetime := (r.cfg.Duration + 10*time.Minute).String()
+
+	// The infra container owns the task's network namespace (like the ECS
+	// pause container): no interfaces but loopback, and DNS answered by vsim
+	// on 127.0.0.1 so every lookup stays inside.
+	infraName := "~internal~ecs~pause"
+	id, err := dc.CreateContainer(ctx, r.containerName(scenario.InfraContainer), &dockerapi.ContainerConfig{
+		Image: r.cfg.Image, Cmd: []string{"/usr/local/bin/vsim", "pause", "-for", lifetime},
+		Env: []string{"VIGIL_SEED=" + r.seedFor(scenario.InfraContainer)}, Labels: r.labels(infraName, "infra"),
+		Hostname: "task-" + r.short, StopTimeout: &stop,
+		HostConfig: dockerapi.HostConfig{NetworkMode: "none", DNS: []string{"127.0.0.1"}, PidsLimit: &pids, Memory: 256 << 20},
+	})
+	if err != nil {
+		return fmt.Errorf("creating infra container: %w", err)
+	}
+	r.setID(scenario.InfraContainer, id)
+	if err := dc.StartContainer(ctx, id); err != nil {
+		return fmt.Errorf("starting infra container: %w", err)
+	}
+	r.infra = id
+	r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: scenario.InfraContainer, ID: id, Image: r.cfg.Image, Role: "infra"})
+
+	for _, c := range r.s.Containers {
+		env := []string{"VIGIL_SEED=" + r.seedFor(c.Name), "ECS_CONTAINER_NAME=" + c.Name}
+		keys := make([]string, 0, len(c.Env))
+		for k := range c.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, k+"="+c.Env[k])
+		}
+		cfg := &dockerapi.ContainerConfig{
+			Image: r.cfg.Image, Cmd: c.Command, Env: env, User: c.User, WorkingDir: c.Workdir,
+			Labels: r.labels(c.Name, "workload"), StopTimeout: &stop,
+			HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.infra, CapAdd: c.CapAdd, PidsLimit: &pids, Memory: 512 << 20},
+		}
+		if c.Health != nil {
+			cfg.Healthcheck = &dockerapi.HealthConfig{Test: append([]string{"CMD"}, c.Health.Run...),
+				Interval: c.Health.Every.D(), Timeout: 5 * time.Second, Retries: 3}
+		}
+		id, err := dc.CreateContainer(ctx, r.containerName(c.Name), cfg)
+		if err != nil {
+			return fmt.Errorf("creating container %s: %w", c.Name, err)
+		}
+		r.setID(c.Name, id)
+		if len(c.Files) > 0 {
+			files := map[string]image.TarEntry{}
+			for _, f := range c.Files {
+				mode := int64(f.Mode)
+				if mode == 0 {
+					mode = 0o644
+				}
+				files[f.Path] = image.TarEntry{Data: []byte(f.Content), Mode: mode}
+			}
+			tb, err := image.TarFiles(files)
+			if err != nil {
+				return err
+			}
+			if err := dc.CopyTo(ctx, id, "/", tb); err != nil {
+				return fmt.Errorf("copying files into %s: %w", c.Name, err)
+			}
+		}
+		r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: c.Name, ID: id, Image: r.cfg.Image, Role: "workload"})
+	}
+	for i, c := range r.s.Containers {
+		if err := dc.StartContainer(ctx, r.ids[c.Name]); err != nil {
+			return fmt.Errorf("starting container %s: %w", c.Name, err)
+		}
+		if st, err := dc.InspectContainer(ctx, r.ids[c.Name]); err == nil {
+			r.lbl.Containers[i+1].PID = st.State.Pid
+		}
+	}
+	if st, err := dc.InspectContainer(ctx, r.infra); err == nil {
+		r.lbl.Containers[0].PID = st.State.Pid
+	}
+	for _, st := range r.s.Infra {
+		if _, err := r.exec(ctx, r.infra, st, true); err != nil {
+			return fmt.Errorf("starting infra %q: %w", st.Run, err)
+		}
+	}
+	// Give the servers a moment to listen before anything calls them.
+	time.Sleep(200 * time.Millisecond)
+	for _, c := range r.s.Containers {
+		st, err := dc.InspectContainer(ctx, r.ids[c.Name])
+		if err != nil {
+			return err
+		}
+		if !st.State.Running {
+			return fmt.Errorf("container %s exited at start (code %d): check its command %q", c.Name, st.State.ExitCode, c.Command)
+		}
+	}
+	r.log.Info("scenario started", "containers", len(r.s.Containers)+1, "task", r.lbl.TaskARN)
+	return nil
+}
+
+func (r *run) setID(name, id string) {
+	r.mu.Lock()
+	r.ids[name] = id
+	r.mu.Unlock()
+}
+
+func (r *run) containerName(c string) string {
+	return "vigil-" + r.s.Name + "-" + c + "-" + r.short
+}
+
+type execResult struct {
+	pid     int
+	started time.Time
+	code    int
+	out     string
+}
+
+// exec runs one step; detached steps are left running and only their start
+// is awaited.
+func (r *run) exec(ctx context.Context, container string, st scenario.Step, detach bool) (execResult, error) {
+	e, err := r.cfg.Docker.StartExec(ctx, container, dockerapi.ExecConfig{Cmd: st.Run, User: st.User})
+	if err != nil {
+		return execResult{}, err
+	}
+	res := execResult{pid: e.Pid, started: procStart(e.Pid, e.Started)}
+	if detach || st.Detach {
+		return res, nil
+	}
+	timeout := st.Timeout.D()
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	code, out, err := e.Wait(wctx)
+	res.code, res.out = code, out
+	if err != nil {
+		return res, fmt.Errorf("step %q: %w", st.Run, err)
+	}
+	return res, nil
+}
+
+func (r *run) startJobs(ctx context.Context, wg *sync.WaitGroup) {
+	for _, j := range r.s.Jobs {
+		rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), fnv64(r.s.Name+"/"+j.Name)))
+		cid := r.ids[j.Container]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failures := 0
+			for runs := 0; ; runs++ {
+				wait := j.Every.D()
+				if j.Jitter > 0 {
+					wait += time.Duration((rng.Float64()*2 - 1) * float64(j.Jitter))
+				}
+				if runs == 0 {
+					wait = time.Duration(rng.Float64() * float64(wait)) // start out of phase
+				}
+				if sleepUntil(ctx, time.Now().Add(wait)) != nil {
+					break
+				}
+				if j.Chance > 0 && rng.Float64() >= j.Chance {
+					continue
+				}
+				st := scenario.Step{Run: j.Run, User: j.User, Timeout: j.Every}
+				res, err := r.exec(ctx, cid, st, false)
+				if ctx.Err() != nil {
+					break
+				}
+				if err != nil || res.code != 0 {
+					failures++
+					if failures <= 3 {
+						r.note("job %s failed (exit %d): %v %s", j.Name, res.code, err, strings.TrimSpace(res.out))
+					}
+				}
+			}
+			if failures > 3 {
+				r.note("job %s failed %d times in all", j.Name, failures)
+			}
+		}()
+	}
+}
+
+func (r *run) attack(ctx context.Context) error {
+	a := r.s.Attack
+	cid := r.ids[a.Container]
+	la := &label.Attack{ID: a.ID, Findings: a.Findings, Mitre: a.Mitre, ContainerID: cid, Container: a.Container}
+	r.lbl.Attack = la
+	for i, st := range a.Setup {
+		res, err := r.exec(ctx, cid, st, false)
+		la.Processes = append(la.Processes, label.Process{Step: i, Role: "setup", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code})
+		if err != nil {
+			return fmt.Errorf("attack setup: %w", err)
+		}
+		if res.code != 0 && !st.Ignore {
+			return fmt.Errorf("attack setup %q exited %d: %s", st.Run, res.code, strings.TrimSpace(res.out))
+		}
+	}
+	la.Start = time.Now().UTC()
+	r.window.Lock()
+	r.window.cid, r.window.from = cid, la.Start.Add(-50*time.Millisecond)
+	r.window.Unlock()
+	r.log.Info("attack started", "attack", a.ID, logkey.Container, a.Container)
+	for i, st := range a.Steps {
+		res, err := r.exec(ctx, cid, st, false)
+		la.Processes = append(la.Processes, label.Process{Step: i, Role: "attack", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code})
+		if err != nil {
+			return fmt.Errorf("attack: %w", err)
+		}
+		if res.code != 0 && !st.Ignore && !st.Detach {
+			return fmt.Errorf("attack step %q exited %d: %s", st.Run, res.code, strings.TrimSpace(res.out))
+		}
+		r.log.Debug("attack step done", "step", i, "exit", res.code, logkey.Output, strings.TrimSpace(res.out))
+	}
+	la.End = time.Now().UTC()
+	r.window.Lock()
+	r.window.to = la.End.Add(time.Second)
+	r.window.Unlock()
+	return nil
+}
+
+func (r *run) stop(ctx context.Context) {
+	dc := r.cfg.Docker
+	var wg sync.WaitGroup
+	for _, c := range r.s.Containers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dc.StopContainer(ctx, r.ids[c.Name], 2*time.Second); err != nil {
+				r.note("stopping %s: %v", c.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := dc.StopContainer(ctx, r.infra, time.Second); err != nil {
+		r.note("stopping infra: %v", err)
+	}
+}
+
+// resolveUUIDs fills in the collector's uuid of every labelled process from
+// the captured events: the first event of that host PID at or after the
+// step started.
+func (r *run) resolveUUIDs(events []trace.Event) {
+	a := r.lbl.Attack
+	for i := range a.Processes {
+		p := &a.Processes[i]
+		for j := range events {
+			e := &events[j]
+			if int(e.PID) == p.PID && e.ProcUUID != "" && e.Time >= p.StartTime.Add(-time.Second).UnixNano() {
+				p.UUID = e.ProcUUID
+				break
+			}
+		}
+		if p.UUID == "" && p.Role == "attack" {
+			r.note("attack step %d (pid %d): no captured event, uuid unknown", p.Step, p.PID)
+		}
+	}
+}
+
+// Cleanup removes every container of a run; runID "" removes those of every
+// run (leftovers of a killed process).
+func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
+	sel := LabelRun
+	if runID != "" {
+		sel += "=" + runID
+	}
+	cs, err := dc.ListContainers(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("listing scenario containers: %w", err)
+	}
+	// Workload containers first: they live in the infra container's network
+	// namespace.
+	sort.SliceStable(cs, func(i, j int) bool {
+		return cs[i].Config.Labels[LabelRole] != "infra" && cs[j].Config.Labels[LabelRole] == "infra"
+	})
+	var errs []error
+	for _, c := range cs {
+		if err := dc.RemoveContainer(ctx, c.ID); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", c.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// procStart reads a process's start time from /proc (host view), falling
+// back to when the exec was started.
+func procStart(pid int, fallback time.Time) time.Time {
+	if pid <= 0 {
+		return fallback.UTC()
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return fallback.UTC()
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return fallback.UTC()
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return fallback.UTC()
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return fallback.UTC()
+	}
+	bt := bootTime()
+	if bt.IsZero() {
+		return fallback.UTC()
+	}
+	// USER_HZ is 100 on every Linux ABI Vigil runs on.
+	return bt.Add(time.Duration(ticks) * 10 * time.Millisecond).UTC()
+}
+
+var bootTimeOnce = sync.OnceValue(func() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return time.Unix(s, 0)
+			}
+		}
+	}
+	return time.Time{}
+})
+
+func bootTime() time.Time { return bootTimeOnce() }
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func fnv64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func hexOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func newRunID(name string) string {
+	var b [3]byte
+	f, err := os.Open("/dev/urandom")
+	if err == nil {
+		f.Read(b[:])
+		f.Close()
+	}
+	return fmt.Sprintf("%s-%s-%s", name, time.Now().UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}
