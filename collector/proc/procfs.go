@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,11 +229,19 @@ func statusTgid(procRoot string, tid int32) (int32, error) {
 // bootTimeNS returns the wall-clock time of boot in ns, the base /proc's
 // start times count from (CLOCK_BOOTTIME includes suspend, as start_boottime
 // does).
+//
+// Each sample reads the boot clock after the wall clock, so it undershoots by
+// the gap between the reads; the largest of a few samples, rounded to the
+// microsecond, is the same across agent restarts, and so is every ProcStart.
 func bootTimeNS() int64 {
-	var rt, bt unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
-	return rt.Nano() - bt.Nano()
+	best := int64(math.MinInt64)
+	for range 8 {
+		var rt, bt unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+		_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+		best = max(best, rt.Nano()-bt.Nano())
+	}
+	return (best + 500) / 1000 * 1000
 }
 
 // readBootID returns the kernel's boot id.

@@ -396,27 +396,40 @@ func (t *Table) approximateLocked(pid int32, eventTime int64) *entry {
 }
 
 // OnFork records a new process: e.PID is the parent, e.TargetPID the child.
-// Thread creations are not processes and are ignored.
-func (t *Table) OnFork(e *trace.Event) {
+// Thread creations are not processes and are ignored. The child's start time
+// is read from /proc/<child>/stat, as Seed reads it after an agent restart,
+// so both give the same uuid; OnForkAt saves that read when the event carries
+// the child's start time.
+func (t *Table) OnFork(e *trace.Event) { t.OnForkAt(e, 0) }
+
+// OnForkAt is OnFork for a fork event that carries the child's
+// task->start_boottime (ns since boot, as the BPF fork program reads it); 0
+// means unknown. /proc counts the same clock in ticks, so the uuid is exact
+// without reading /proc.
+func (t *Table) OnForkAt(e *trace.Event, childStartBoottime uint64) {
 	child := e.TargetPID
 	if child <= 0 || child == e.PID {
 		return
 	}
 	t.c.forks.Add(1)
-	// The child's start time comes from /proc, as Seed reads it after an
-	// agent restart, so both give the same uuid. The read happens before the
-	// lock and is checked against the fork time: a pid reused since the fork
-	// would show a later start.
-	si, statErr := readStat(t.cfg.ProcRoot, child)
-	if statErr == nil && si.ppid != e.PID {
-		// Either a thread (its stat shows the process's parent) or a child
-		// created with CLONE_PARENT or reparented already.
-		if tgid, err := statusTgid(t.cfg.ProcRoot, child); err == nil && tgid != child {
-			return
+	var si statInfo
+	var statErr error
+	if childStartBoottime != 0 {
+		si.startTicks = childStartBoottime / uint64(tickNS)
+	} else {
+		// Read before taking the lock, and checked against the fork time:
+		// a pid reused since the fork would show a later start.
+		si, statErr = readStat(t.cfg.ProcRoot, child)
+		if statErr == nil && si.ppid != e.PID {
+			// Either a thread (its stat shows the process's parent) or a
+			// child made with CLONE_PARENT or reparented already.
+			if tgid, err := statusTgid(t.cfg.ProcRoot, child); err == nil && tgid != child {
+				return
+			}
 		}
-	}
-	if statErr == nil && e.Time != 0 && t.bootNS+int64(si.startTicks)*tickNS > e.Time+int64(time.Second) {
-		statErr = fmt.Errorf("pid %d reused since fork", child)
+		if statErr == nil && e.Time != 0 && t.bootNS+int64(si.startTicks)*tickNS > e.Time+int64(time.Second) {
+			statErr = fmt.Errorf("pid %d reused since fork", child)
+		}
 	}
 
 	t.mu.Lock()
@@ -484,11 +497,9 @@ func (t *Table) OnExec(e *trace.Event) {
 }
 
 // OnExit marks the process exited with code e.Ret; it stays for ExitGrace.
-// Exits of threads other than the leader are ignored.
+// The event must mean the whole process is gone (the BPF program reports the
+// last thread's exit, whose tid may not be the pid).
 func (t *Table) OnExit(e *trace.Event) {
-	if e.TID != 0 && e.TID != e.PID {
-		return
-	}
 	t.c.exits.Add(1)
 	now := t.now().UnixNano()
 	t.mu.Lock()

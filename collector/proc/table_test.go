@@ -549,3 +549,41 @@ func BenchmarkForkRealChild(b *testing.B) {
 		tb.OnFork(&trace.Event{PID: self, TargetPID: child})
 	}
 }
+
+func TestForkAtStartBoottimeMatchesProc(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	cmd := startSleep(t, sleep)
+	child := int32(cmd.Process.Pid)
+	si, err := readStat("/proc", child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := int32(os.Getpid())
+	// start_boottime has ns resolution; /proc rounds it down to ticks.
+	for _, sub := range []uint64{0, 1, uint64(tickNS) - 1} {
+		tb := newTestTable(t, Config{ReconcileEvery: -1, DisableHash: true})
+		tb.OnForkAt(&trace.Event{PID: self, TargetPID: child}, si.startTicks*uint64(tickNS)+sub)
+		viaBPF, _ := tb.Get(child)
+		fresh := newTestTable(t, Config{ReconcileEvery: -1, DisableHash: true})
+		e := trace.Event{PID: child}
+		fresh.Fill(&e)
+		// Start times agree up to the boot-time measurement of each table.
+		if d := viaBPF.Start - e.ProcStart; viaBPF.UUID != e.ProcUUID || d < -int64(time.Millisecond) || d > int64(time.Millisecond) {
+			t.Errorf("+%dns: fork-time uuid %s start %d, /proc uuid %s start %d", sub, viaBPF.UUID, viaBPF.Start, e.ProcUUID, e.ProcStart)
+		}
+	}
+}
+
+func TestExitReportedByLastThread(t *testing.T) {
+	tb := newTestTable(t, Config{ReconcileEvery: -1, DisableHash: true})
+	tb.OnFork(&trace.Event{PID: 5_100_000, TargetPID: 5_100_001})
+	// The leader exited first; the last thread (another tid) reports the
+	// process exit.
+	tb.OnExit(&trace.Event{PID: 5_100_001, TID: 5_100_007, Ret: 3})
+	if p, _ := tb.Get(5_100_001); !p.Exited || p.ExitCode != 3 {
+		t.Fatalf("after exit: %+v", p)
+	}
+}
