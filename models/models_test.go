@@ -1,0 +1,190 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/features"
+	"github.com/vigilsec/vigil/features/synth"
+	"github.com/vigilsec/vigil/models"
+	"github.com/vigilsec/vigil/models/eval"
+	"github.com/vigilsec/vigil/trace"
+)
+
+// trainSynth trains on a SYNTHETIC benign stream.
+func trainSynth(t testing.TB, minutes int) ([]*models.Model, []trace.Event) {
+	t.Helper()
+	events, _ := synth.Generate(synth.Options{Seed: 1, Minutes: minutes, Rate: 0.5, Sequence: true})
+	ms, _, err := models.TrainScan(context.Background(), models.RunConfig{}, features.SliceScan(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms, events
+}
+
+func byWorkload(ms []*models.Model) map[string]*models.Model {
+	out := map[string]*models.Model{}
+	for _, m := range ms {
+		out[m.Workload] = m
+	}
+	return out
+}
+
+// TestDetectSynthetic trains on three hours of synthetic benign activity and
+// scores a later hour with injected attacks: per-detector ROC AUC over
+// windows, and the calibrated alarms' detection and false-alarm rates.
+func TestDetectSynthetic(t *testing.T) {
+	ms, _ := trainSynth(t, 180)
+	mw := byWorkload(ms)
+	if len(mw) != 2 {
+		t.Fatalf("trained %d workloads", len(mw))
+	}
+	for _, m := range ms {
+		t.Logf("%s: %d windows, %d held out, wpd %.0f, exe %s, file_read %s", m.Workload, m.Training.Windows, m.Training.HeldOut,
+			m.Training.WindowsPerDay, m.Profile(features.CatExe).State(), m.Profile(features.CatFileRead).State())
+	}
+	test, labels := synth.Generate(synth.Options{Seed: 2, Minutes: 90, Rate: 0.5, Sequence: true, AttackEvery: 5,
+		Start: time.Date(2026, 1, 5, 3, 0, 0, 0, time.UTC)})
+	attack := map[features.Key]string{}
+	for _, l := range labels {
+		attack[features.Key{Workload: l.Workload, Instance: l.Instance, Start: l.Start}] = l.Attack
+	}
+	ws, _, err := features.Extract(features.Config{}, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	benign := map[models.Detector][]float64{}
+	bad := map[models.Detector][]float64{}
+	var benignAlarms, benignN int
+	caught := map[string]int{}
+	total := map[string]int{}
+	for _, w := range ws {
+		m := mw[w.Workload]
+		s := m.Score(w)
+		a, isAttack := attack[w.Key]
+		alarm := len(s.Anomalous()) > 0
+		for _, d := range s.Detectors {
+			if isAttack {
+				bad[d.Detector] = append(bad[d.Detector], d.Score)
+			} else {
+				benign[d.Detector] = append(benign[d.Detector], d.Score)
+			}
+		}
+		if isAttack {
+			total[a]++
+			if alarm {
+				caught[a]++
+			}
+		} else {
+			benignN++
+			if alarm {
+				benignAlarms++
+				for _, d := range s.Anomalous() {
+					t.Logf("false alarm %s %s: %s score %.2f >= %.2f %+v", w.Workload, time.Unix(0, w.Start).UTC().Format("15:04"), d.Detector, d.Score, d.Threshold, d.Evidence)
+				}
+			}
+		}
+	}
+	var dets []string
+	for d := range benign {
+		dets = append(dets, string(d))
+	}
+	sort.Strings(dets)
+	for _, d := range dets {
+		t.Logf("AUC %-22s %.3f (SYNTHETIC)", d, eval.AUC(benign[models.Detector(d)], bad[models.Detector(d)]))
+	}
+	for _, a := range synth.Attacks {
+		t.Logf("attack %-12s caught %d/%d", a, caught[a], total[a])
+		if total[a] == 0 || float64(caught[a]) < 0.8*float64(total[a]) {
+			t.Errorf("attack %s: caught %d of %d windows", a, caught[a], total[a])
+		}
+	}
+	fpr := float64(benignAlarms) / float64(benignN)
+	t.Logf("benign windows with an alarm: %d/%d (%.4f)", benignAlarms, benignN, fpr)
+	if fpr > 0.02 {
+		t.Errorf("false-alarm rate %.3f over benign windows", fpr)
+	}
+	for _, d := range []models.Detector{models.NoveltyDetector(features.CatExe), models.NoveltyDetector(features.CatNetDst), models.DetSequence} {
+		if auc := eval.AUC(benign[d], bad[d]); auc < 0.7 {
+			t.Errorf("%s AUC %.3f", d, auc)
+		}
+	}
+}
+
+func TestProfileLearnsWildcards(t *testing.T) {
+	tr, err := models.NewTrainer(models.TrainConfig{HoldOutEvery: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		w := &features.Window{Key: features.Key{Workload: "w", Instance: "i", Start: int64(i) * int64(time.Minute)}, End: int64(i+1) * int64(time.Minute), Events: 5, Kinds: make([]int64, features.NumKinds)}
+		add := func(c features.Category, v string) {
+			w.Items = append(w.Items, features.Item{Cat: c, Value: v, Count: 1})
+		}
+		add(features.CatFileRead, fmt.Sprintf("/proc/%d/stat", 1000+i*7))
+		add(features.CatFileRead, "/etc/hosts")
+		add(features.CatFileWrite, fmt.Sprintf("/app/cache/%016x.json", uint64(i)*0x9e3779b97f4a7c15))
+		add(features.CatDNS, fmt.Sprintf("x%dq.cdn.example.com", i*31))
+		add(features.CatNetDst, fmt.Sprintf("10.1.2.%d:443", i%250))
+		add(features.CatExe, "/usr/bin/python3")
+		w.Items = sortItems(w.Items)
+		tr.Add(w)
+	}
+	m := tr.Models()[0]
+	cases := []struct {
+		c       features.Category
+		v       string
+		known   bool
+		pattern string
+	}{
+		{features.CatFileRead, "/proc/424242/stat", true, "/proc/*/stat"},
+		{features.CatFileRead, "/proc/self/stat", false, "/proc"}, // digits were generated; a word was never seen
+		{features.CatFileRead, "/etc/hosts", true, "/etc/hosts"},
+		{features.CatFileRead, "/etc/shadow", false, "/etc"},
+		{features.CatFileWrite, "/app/cache/00000000deadbeef.json", true, "/app/cache/*.json"},
+		{features.CatFileWrite, "/app/cache/evil.sh", false, "/app/cache"},
+		{features.CatDNS, "z99q.cdn.example.com", true, "*.cdn.example.com"},
+		{features.CatDNS, "evil.example.org", false, ""},
+		{features.CatNetDst, "10.1.2.77:443", true, "10.1.2.*:443"},
+		{features.CatNetDst, "10.1.2.77:4444", false, ""},
+		{features.CatExe, "/usr/bin/python3", true, "/usr/bin/python3"},
+		{features.CatExe, "/tmp/x", false, ""},
+	}
+	for _, c := range cases {
+		known, pat := m.Profile(c.c).Lookup(c.v)
+		if known != c.known || (c.pattern != "" && pat != c.pattern) {
+			t.Errorf("%s %q: known %v pattern %q, want %v %q", c.c, c.v, known, pat, c.known, c.pattern)
+		}
+	}
+	if p := m.Profile(features.CatExe); p.State() != models.StateConverged || p.Lambda != 0 {
+		t.Errorf("exe profile %s lambda %g", p.State(), p.Lambda)
+	}
+}
+
+func sortItems(items []features.Item) []features.Item {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Cat != items[j].Cat {
+			return items[i].Cat < items[j].Cat
+		}
+		return items[i].Value < items[j].Value
+	})
+	return items
+}
+
+func TestCalibrationRespectsBudget(t *testing.T) {
+	ms, _ := trainSynth(t, 180)
+	for _, m := range ms {
+		for d, th := range m.Calibration {
+			if th.Alpha <= 0 || th.Alpha > 1/m.Training.WindowsPerDay {
+				t.Errorf("%s %s: alpha %g for %g windows/day", m.Workload, d, th.Alpha, m.Training.WindowsPerDay)
+			}
+			if th.HeldOut > 0 && float64(th.Exceed) > math.Max(1, th.Alpha*float64(th.HeldOut)) {
+				t.Errorf("%s %s: %d of %d held-out windows exceed the threshold", m.Workload, d, th.Exceed, th.HeldOut)
+			}
+		}
+	}
+}

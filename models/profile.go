@@ -1,0 +1,502 @@
+package models
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vigilsec/vigil/features"
+)
+
+// Profile is the novelty profile of one category: a trie over the items'
+// segments (path components, DNS labels, address parts) whose positions
+// learn wildcards while training.
+//
+// A position collapses when its values stop recurring: a group of at least
+// collapseGroup siblings of the same shape (digit and long alphanumeric runs
+// replaced by *, so "app.17.js" has shape "app.*.js") of which at least half
+// were seen in a single window becomes that shape; at least collapseAll
+// siblings of which 70% are single-window become "*"; and any position
+// beyond maxKids siblings becomes "*" regardless, which bounds memory.
+type Profile struct {
+	Cat  features.Category `json:"cat"`
+	Root *PNode            `json:"root"`
+	// Windows is the number of training windows the profile observed (T).
+	Windows int64 `json:"windows"`
+	// Q1 counts items (leaves) seen in exactly one window; Q2 in two.
+	Q1 int64 `json:"q1"`
+	Q2 int64 `json:"q2"`
+	// Items counts distinct learned items (leaves, patterns included).
+	Items int64 `json:"items"`
+	// Recent is how many of the last RecentWindows training windows
+	// brought something new.
+	Recent        int64 `json:"recent_new"`
+	RecentWindows int64 `json:"recent_windows"`
+	// Lambda is the expected number of new items per window, from training
+	// (Good-Turing on incidence: Q1(T-1)/T^2) or held-out windows, whichever
+	// is larger; Calibrate sets it.
+	Lambda float64 `json:"lambda"`
+
+	recent []bool // ring of last recentCap windows (training only)
+	seq    int64
+}
+
+// PNode is one trie node.
+type PNode struct {
+	Kids     map[string]*PNode `json:"k,omitempty"`
+	Patterns []*PatKid         `json:"p,omitempty"`
+	// Windows in which an item ended here; Count of occurrences.
+	Windows int64 `json:"w,omitempty"`
+	Count   int64 `json:"c,omitempty"`
+	First   int64 `json:"f,omitempty"`
+
+	last int64 // training window seq last counted
+}
+
+// PatKid is a learned wildcard position: Any matches every segment, else the
+// segment's shape must equal Shape.
+type PatKid struct {
+	Shape string `json:"s"`
+	Any   bool   `json:"any,omitempty"`
+	Node  *PNode `json:"n"`
+}
+
+const (
+	collapseGroup = 8
+	collapseAll   = 32
+	maxKids       = 1024
+	recentCap     = 256
+)
+
+func newProfile(c features.Category) *Profile {
+	return &Profile{Cat: c, Root: &PNode{}, seq: 1}
+}
+
+// Segments splits a value of category c into trie segments.
+func Segments(c features.Category, v string) []string {
+	switch c {
+	case features.CatExe, features.CatFileRead, features.CatFileWrite, features.CatExecPair:
+		return strings.Split(v, "/")
+	case features.CatDNS:
+		s := strings.Split(v, ".")
+		slices.Reverse(s)
+		return s
+	case features.CatNetDst:
+		if strings.HasPrefix(v, "unix:") {
+			return append([]string{"unix:"}, strings.Split(v[len("unix:"):], "/")...)
+		}
+		host, port := v, ""
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			host, port = v[:i], v[i+1:]
+		}
+		sep := "."
+		if strings.HasPrefix(host, "[") {
+			host, sep = strings.Trim(host, "[]"), ":"
+		}
+		return append([]string{sep + port}, strings.Split(host, sep)...)
+	default:
+		return []string{v}
+	}
+}
+
+// joinSegments is the inverse of Segments, also for pattern segments.
+func joinSegments(c features.Category, segs []string) string {
+	switch c {
+	case features.CatExe, features.CatFileRead, features.CatFileWrite, features.CatExecPair:
+		return strings.Join(segs, "/")
+	case features.CatDNS:
+		s := slices.Clone(segs)
+		slices.Reverse(s)
+		return strings.Join(s, ".")
+	case features.CatNetDst:
+		if len(segs) == 0 {
+			return ""
+		}
+		if segs[0] == "unix:" {
+			return "unix:" + strings.Join(segs[1:], "/")
+		}
+		sep, port := segs[0][:1], segs[0][1:]
+		host := strings.Join(segs[1:], sep)
+		if sep == ":" {
+			host = "[" + host + "]"
+		}
+		if len(segs) == 1 {
+			return host
+		}
+		return host + ":" + port
+	default:
+		return strings.Join(segs, "")
+	}
+}
+
+// Shape replaces runs of letters and digits that look generated (contain a
+// digit, or are 16+ long) by "*": the form a learned wildcard matches.
+func Shape(seg string) string {
+	var b strings.Builder
+	i := 0
+	for i < len(seg) {
+		if !isAlnum(seg[i]) {
+			b.WriteByte(seg[i])
+			i++
+			continue
+		}
+		j, digit := i, false
+		for j < len(seg) && isAlnum(seg[j]) {
+			if seg[j] >= '0' && seg[j] <= '9' {
+				digit = true
+			}
+			j++
+		}
+		if digit || j-i >= 16 {
+			b.WriteByte('*')
+		} else {
+			b.WriteString(seg[i:j])
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func (n *PNode) child(seg string) *PNode {
+	if k := n.Kids[seg]; k != nil {
+		return k
+	}
+	if len(n.Patterns) == 0 {
+		return nil
+	}
+	shape := ""
+	for _, p := range n.Patterns {
+		if !p.Any {
+			if shape == "" {
+				shape = Shape(seg)
+			}
+			if p.Shape == shape {
+				return p.Node
+			}
+		}
+	}
+	for _, p := range n.Patterns {
+		if p.Any {
+			return p.Node
+		}
+	}
+	return nil
+}
+
+// observe records one window's occurrence of value. It reports whether the
+// value was new to the profile.
+func (p *Profile) observe(v string, count, first int64) bool {
+	segs := Segments(p.Cat, v)
+	n := p.Root
+	for _, s := range segs {
+		k := n.child(s)
+		if k == nil {
+			if n.Kids == nil {
+				n.Kids = make(map[string]*PNode)
+			}
+			k = &PNode{}
+			n.Kids[s] = k
+			if l := len(n.Kids); l >= collapseGroup && (l&(l-1) == 0 || l >= maxKids) {
+				n.collapse()
+				k = n.child(s) // may have moved into a pattern
+			}
+		}
+		n = k
+	}
+	isNew := n.Windows == 0
+	if n.last != p.seq {
+		n.last = p.seq
+		n.Windows++
+	}
+	n.Count += count
+	if n.First == 0 || first < n.First {
+		n.First = first
+	}
+	return isNew
+}
+
+func (n *PNode) subtreeWindows(limit int64) int64 {
+	w := n.Windows
+	for _, k := range n.Kids {
+		if w > limit {
+			return w
+		}
+		w += k.subtreeWindows(limit)
+	}
+	for _, pk := range n.Patterns {
+		w += pk.Node.subtreeWindows(limit)
+	}
+	return w
+}
+
+func (n *PNode) collapse() {
+	type member struct {
+		seg    string
+		single bool
+	}
+	groups := map[string][]member{}
+	singles := 0
+	for seg, k := range n.Kids {
+		single := k.subtreeWindows(1) <= 1
+		if single {
+			singles++
+		}
+		sh := Shape(seg)
+		if strings.Contains(sh, "*") {
+			groups[sh] = append(groups[sh], member{seg, single})
+		}
+	}
+	if len(n.Kids) >= maxKids || (len(n.Kids) >= collapseAll && singles*10 >= len(n.Kids)*7) {
+		n.foldInto(func(string) bool { return true }, "", true)
+		return
+	}
+	shapes := make([]string, 0, len(groups))
+	for sh := range groups {
+		shapes = append(shapes, sh)
+	}
+	slices.Sort(shapes)
+	for _, sh := range shapes {
+		g := groups[sh]
+		s := 0
+		for _, m := range g {
+			if m.single {
+				s++
+			}
+		}
+		if len(g) >= collapseGroup && s*2 >= len(g) {
+			n.foldInto(func(seg string) bool { return Shape(seg) == sh }, sh, false)
+		}
+	}
+}
+
+// foldInto moves the literal kids selected by match under one pattern kid.
+func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
+	var dst *PNode
+	for _, p := range n.Patterns {
+		if p.Any == anyPat && (anyPat || p.Shape == shape) {
+			dst = p.Node
+		}
+	}
+	if dst == nil {
+		dst = &PNode{}
+		sh := shape
+		if anyPat {
+			sh = "*"
+		}
+		n.Patterns = append(n.Patterns, &PatKid{Shape: sh, Any: anyPat, Node: dst})
+	}
+	segs := make([]string, 0, len(n.Kids))
+	for seg := range n.Kids {
+		if match(seg) {
+			segs = append(segs, seg)
+		}
+	}
+	slices.Sort(segs) // merge order fixes First/last ties deterministically
+	for _, seg := range segs {
+		merge(dst, n.Kids[seg])
+		delete(n.Kids, seg)
+	}
+	if anyPat {
+		// Shape patterns are now subsumed by the wildcard.
+		var keep []*PatKid
+		for _, p := range n.Patterns {
+			if p.Any {
+				keep = append(keep, p)
+			} else {
+				merge(dst, p.Node)
+			}
+		}
+		n.Patterns = keep
+	}
+	if len(n.Kids) == 0 {
+		n.Kids = nil
+	}
+}
+
+func merge(dst, src *PNode) {
+	dst.Windows += src.Windows
+	dst.Count += src.Count
+	if src.First != 0 && (dst.First == 0 || src.First < dst.First) {
+		dst.First = src.First
+	}
+	dst.last = max(dst.last, src.last)
+	segs := make([]string, 0, len(src.Kids))
+	for seg := range src.Kids {
+		segs = append(segs, seg)
+	}
+	slices.Sort(segs)
+	for _, seg := range segs {
+		k := src.Kids[seg]
+		if d := dst.Kids[seg]; d != nil {
+			merge(d, k)
+		} else if d := dst.child(seg); d != nil {
+			merge(d, k)
+		} else {
+			if dst.Kids == nil {
+				dst.Kids = make(map[string]*PNode)
+			}
+			dst.Kids[seg] = k
+		}
+	}
+	for _, p := range src.Patterns {
+		var d *PNode
+		for _, q := range dst.Patterns {
+			if q.Any == p.Any && q.Shape == p.Shape {
+				d = q.Node
+			}
+		}
+		if d == nil {
+			dst.Patterns = append(dst.Patterns, p)
+		} else {
+			merge(d, p.Node)
+		}
+	}
+	if l := len(dst.Kids); l >= collapseGroup {
+		dst.collapse()
+	}
+}
+
+// Lookup reports whether v matches a learned item, the pattern it matched
+// (or the deepest learned prefix when it did not).
+func (p *Profile) Lookup(v string) (known bool, pattern string) {
+	segs := Segments(p.Cat, v)
+	n := p.Root
+	path := make([]string, 0, len(segs))
+	for _, s := range segs {
+		k := n.Kids[s]
+		name := s
+		if k == nil {
+			for _, pk := range n.Patterns {
+				if !pk.Any && pk.Shape == Shape(s) {
+					k, name = pk.Node, pk.Shape
+					break
+				}
+			}
+			if k == nil {
+				for _, pk := range n.Patterns {
+					if pk.Any {
+						k, name = pk.Node, "*"
+					}
+				}
+			}
+		}
+		if k == nil {
+			return false, joinSegments(p.Cat, path)
+		}
+		path = append(path, name)
+		n = k
+	}
+	return n.Windows > 0, joinSegments(p.Cat, path)
+}
+
+// endWindow closes one training window for this profile.
+func (p *Profile) endWindow(discovered bool) {
+	p.Windows++
+	p.seq++
+	if len(p.recent) < recentCap {
+		p.recent = append(p.recent, discovered)
+	} else {
+		p.recent[int(p.Windows)%recentCap] = discovered
+	}
+}
+
+// finish computes the Good-Turing statistics after training.
+func (p *Profile) finish() {
+	p.Q1, p.Q2, p.Items = 0, 0, 0
+	var walk func(n *PNode)
+	walk = func(n *PNode) {
+		switch {
+		case n.Windows == 1:
+			p.Q1++
+		case n.Windows == 2:
+			p.Q2++
+		}
+		if n.Windows > 0 {
+			p.Items++
+		}
+		for _, k := range n.Kids {
+			walk(k)
+		}
+		for _, pk := range n.Patterns {
+			walk(pk.Node)
+		}
+	}
+	walk(p.Root)
+	p.Recent, p.RecentWindows = 0, int64(len(p.recent))
+	for _, d := range p.recent {
+		if d {
+			p.Recent++
+		}
+	}
+	p.Lambda = p.GoodTuring()
+}
+
+// GoodTuring is the expected number of never-seen items in one more window,
+// Q1 (T-1) / T^2: the incidence-based Good-Turing (Chao) estimate.
+func (p *Profile) GoodTuring() float64 {
+	t := float64(p.Windows)
+	if t < 2 {
+		return 1
+	}
+	return float64(p.Q1) * (t - 1) / (t * t)
+}
+
+// Convergence states.
+const (
+	StateLearning   = "learning"   // new items expected in most windows
+	StateConverging = "converging" // new items expected within a few hours' windows
+	StateConverged  = "converged"  // new items expected less than once per 100 windows
+)
+
+// State summarises how converged the profile is.
+func (p *Profile) State() string {
+	switch l := p.Lambda; {
+	case l < 0.01:
+		return StateConverged
+	case l < 0.1:
+		return StateConverging
+	default:
+		return StateLearning
+	}
+}
+
+// Pattern is one learned item for display.
+type Pattern struct {
+	Value   string `json:"value"`
+	Windows int64  `json:"windows"`
+	Count   int64  `json:"count"`
+	First   int64  `json:"first"`
+}
+
+// Patterns lists the learned items, most frequent first.
+func (p *Profile) Patterns() []Pattern {
+	var out []Pattern
+	var walk func(n *PNode, path []string)
+	walk = func(n *PNode, path []string) {
+		if n.Windows > 0 {
+			out = append(out, Pattern{Value: joinSegments(p.Cat, path), Windows: n.Windows, Count: n.Count, First: n.First})
+		}
+		for seg, k := range n.Kids {
+			walk(k, append(slices.Clone(path), seg))
+		}
+		for _, pk := range n.Patterns {
+			walk(pk.Node, append(slices.Clone(path), pk.Shape))
+		}
+	}
+	walk(p.Root, nil)
+	slices.SortFunc(out, func(a, b Pattern) int {
+		if a.Windows != b.Windows {
+			return int(b.Windows - a.Windows)
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out
+}
+
+func (p *Profile) String() string {
+	return p.Cat.String() + ": " + strconv.FormatInt(p.Items, 10) + " items, lambda " + strconv.FormatFloat(p.Lambda, 'g', 3, 64)
+}

@@ -1,0 +1,315 @@
+package models
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/vigilsec/vigil/features"
+)
+
+// vocab is the size of the syscall symbol space (features.SymbolBits).
+const vocab = 1 << features.SymbolBits
+
+// SequenceModel is an interpolated Witten-Bell n-gram model of syscall
+// sequences. Witten-Bell gives a context's unseen continuations the share
+// T(h)/(c(h)+T(h)) — many distinct followers mean novelty is expected there
+// — and backs off to shorter contexts down to a uniform over all syscalls,
+// so no sequence has probability zero and rare-but-seen behaviour is scored
+// by how rare it is, where STIDE only knows seen or unseen.
+//
+// Contexts at the start of a thread are padded with features.SymBOS, so the
+// first syscalls are scored too. The serialised form is the top-order gram
+// counts; lower orders are rebuilt on load.
+type SequenceModel struct {
+	Order int         `json:"order"`
+	Grams []GramCount `json:"grams"` // sorted by Gram
+
+	top   map[uint64]uint64
+	cnt   []map[uint64]uint64 // [k] k-gram counts, k = 1..Order
+	ctx   []map[uint64]uint64 // [k] counts of (k-1)-symbol contexts
+	types []map[uint64]uint64 // [k] distinct followers of each context
+	total uint64              // unigram tokens
+	t1    uint64              // distinct unigrams
+}
+
+// GramCount is a packed n-gram (see features.PackNGram) and its count.
+type GramCount struct {
+	Gram  uint64 `json:"g"`
+	Count uint64 `json:"c"`
+}
+
+// NewSequenceModel returns an empty model of order n (1..features.MaxNGram).
+func NewSequenceModel(n int) (*SequenceModel, error) {
+	if n < 1 || n > features.MaxNGram {
+		return nil, fmt.Errorf("sequence model order %d: must be between 1 and %d", n, features.MaxNGram)
+	}
+	return &SequenceModel{Order: n, top: make(map[uint64]uint64)}, nil
+}
+
+func mask(k int) uint64 { return 1<<(features.SymbolBits*k) - 1 }
+
+func bos(k int) uint64 {
+	var c uint64
+	for i := 0; i < k; i++ {
+		c = c<<features.SymbolBits | features.SymBOS
+	}
+	return c
+}
+
+// AddTrace counts one trace's n-grams (call Build after the last one).
+func (m *SequenceModel) AddTrace(trace []int32) {
+	ctx := bos(m.Order - 1)
+	for _, nr := range trace {
+		g := (ctx<<features.SymbolBits | features.Symbol(nr)) & mask(m.Order)
+		m.top[g]++
+		ctx = g & mask(m.Order-1)
+	}
+}
+
+// AddGrams counts window n-grams of the model's order.
+func (m *SequenceModel) AddGrams(grams []features.NGram) {
+	for _, g := range grams {
+		m.top[g.Gram] += uint64(g.Count)
+	}
+}
+
+// Train builds a model of order n from traces.
+func (m *SequenceModel) Train(traces [][]int32) {
+	for _, t := range traces {
+		m.AddTrace(t)
+	}
+	m.Build()
+}
+
+// Build derives the lower orders and the serialised form from the counts.
+func (m *SequenceModel) Build() {
+	n := m.Order
+	m.cnt = make([]map[uint64]uint64, n+1)
+	m.ctx = make([]map[uint64]uint64, n+1)
+	m.types = make([]map[uint64]uint64, n+1)
+	for k := 1; k <= n; k++ {
+		m.cnt[k] = make(map[uint64]uint64)
+		m.ctx[k] = make(map[uint64]uint64)
+		m.types[k] = make(map[uint64]uint64)
+	}
+	m.Grams = m.Grams[:0]
+	for g, c := range m.top {
+		m.Grams = append(m.Grams, GramCount{g, c})
+		for k := 1; k <= n; k++ {
+			m.cnt[k][g&mask(k)] += c
+		}
+	}
+	slices.SortFunc(m.Grams, func(a, b GramCount) int { return cmp.Compare(a.Gram, b.Gram) })
+	m.total, m.t1 = 0, uint64(len(m.cnt[1]))
+	for _, c := range m.cnt[1] {
+		m.total += c
+	}
+	for k := 2; k <= n; k++ {
+		for g, c := range m.cnt[k] {
+			h := g >> features.SymbolBits
+			m.ctx[k][h] += c
+			m.types[k][h]++
+		}
+	}
+}
+
+// rebuild restores the in-memory tables from Grams after decoding.
+func (m *SequenceModel) rebuild() error {
+	if m.Order < 1 || m.Order > features.MaxNGram {
+		return fmt.Errorf("sequence order %d out of range", m.Order)
+	}
+	m.top = make(map[uint64]uint64, len(m.Grams))
+	for _, g := range m.Grams {
+		m.top[g.Gram] += g.Count
+	}
+	m.Build()
+	return nil
+}
+
+// Prob is P(last symbol of g | the symbols before it).
+func (m *SequenceModel) Prob(g uint64) float64 {
+	w := g & mask(1)
+	p := (float64(m.cnt[1][w]) + float64(m.t1)/vocab) / (float64(m.total) + float64(m.t1) + 1e-300)
+	if m.total == 0 {
+		p = 1.0 / vocab
+	}
+	for k := 2; k <= m.Order; k++ {
+		h := (g >> features.SymbolBits) & mask(k-1)
+		ch := m.ctx[k][h]
+		if ch == 0 {
+			break // longer contexts share this unseen suffix
+		}
+		t := float64(m.types[k][h])
+		p = (float64(m.cnt[k][g&mask(k)]) + t*p) / (float64(ch) + t)
+	}
+	return p
+}
+
+// TraceScore is a trace's score under a sequence detector.
+type TraceScore struct {
+	N int `json:"n"`
+	// MeanNLL is the mean surprise in bits per syscall.
+	MeanNLL float64 `json:"mean_nll"`
+	// TopNLL is the mean surprise of the TopK least likely syscalls.
+	TopNLL float64 `json:"top_nll"`
+	// Mismatch is the share of n-grams never seen in training (STIDE).
+	Mismatch float64 `json:"mismatch"`
+	// LFC is the most mismatches in any LocalityFrame consecutive n-grams
+	// (STIDE's locality frame count).
+	LFC int `json:"lfc"`
+}
+
+// TopK and LocalityFrame size the trace score's local views.
+const (
+	TopK          = 10
+	LocalityFrame = 20
+)
+
+// ScoreTrace scores one trace.
+func (m *SequenceModel) ScoreTrace(trace []int32) TraceScore {
+	ts := TraceScore{N: len(trace)}
+	if len(trace) == 0 {
+		return ts
+	}
+	nll := make([]float64, 0, len(trace))
+	miss := make([]bool, 0, len(trace))
+	ctx := bos(m.Order - 1)
+	sum := 0.0
+	for _, nr := range trace {
+		g := (ctx<<features.SymbolBits | features.Symbol(nr)) & mask(m.Order)
+		s := -math.Log2(m.Prob(g))
+		nll = append(nll, s)
+		sum += s
+		miss = append(miss, m.top[g] == 0)
+		ctx = g & mask(m.Order-1)
+	}
+	ts.MeanNLL = sum / float64(len(trace))
+	ts.TopNLL = topMean(nll, TopK)
+	ts.Mismatch, ts.LFC = mismatch(miss)
+	return ts
+}
+
+func topMean(xs []float64, k int) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if k > len(s) {
+		k = len(s)
+	}
+	sum := 0.0
+	for _, x := range s[len(s)-k:] {
+		sum += x
+	}
+	return sum / float64(k)
+}
+
+func mismatch(miss []bool) (rate float64, lfc int) {
+	n, cur := 0, 0
+	for i, m := range miss {
+		if m {
+			n++
+			cur++
+		}
+		if i >= LocalityFrame && miss[i-LocalityFrame] {
+			cur--
+		}
+		lfc = max(lfc, cur)
+	}
+	return float64(n) / float64(len(miss)), lfc
+}
+
+// STIDE is the classic sequence time-delay embedding detector (Forrest,
+// Hofmeyr et al.): the set of n-grams seen in training; a trace's score is
+// its share of unseen n-grams, or its locality frame count. Kept as the
+// baseline SequenceModel must beat.
+type STIDE struct {
+	Order int
+	seen  map[uint64]struct{}
+}
+
+// NewSTIDE returns an empty STIDE database of window n.
+func NewSTIDE(n int) (*STIDE, error) {
+	if n < 1 || n > features.MaxNGram {
+		return nil, fmt.Errorf("stide order %d: must be between 1 and %d", n, features.MaxNGram)
+	}
+	return &STIDE{Order: n, seen: make(map[uint64]struct{})}, nil
+}
+
+// Train adds traces to the database.
+func (s *STIDE) Train(traces [][]int32) {
+	for _, t := range traces {
+		ctx := bos(s.Order - 1)
+		for _, nr := range t {
+			g := (ctx<<features.SymbolBits | features.Symbol(nr)) & mask(s.Order)
+			s.seen[g] = struct{}{}
+			ctx = g & mask(s.Order-1)
+		}
+	}
+}
+
+// ScoreTrace scores one trace; only Mismatch and LFC are set.
+func (s *STIDE) ScoreTrace(trace []int32) TraceScore {
+	ts := TraceScore{N: len(trace)}
+	if len(trace) == 0 {
+		return ts
+	}
+	miss := make([]bool, 0, len(trace))
+	ctx := bos(s.Order - 1)
+	for _, nr := range trace {
+		g := (ctx<<features.SymbolBits | features.Symbol(nr)) & mask(s.Order)
+		_, ok := s.seen[g]
+		miss = append(miss, !ok)
+		ctx = g & mask(s.Order-1)
+	}
+	ts.Mismatch, ts.LFC = mismatch(miss)
+	return ts
+}
+
+// scoreGrams scores a window's n-grams: the mean surprise in bits of its
+// TopK least likely syscall occurrences, with evidence.
+func (m *SequenceModel) scoreGrams(grams []features.NGram) (float64, []Evidence) {
+	type gs struct {
+		g     uint64
+		nll   float64
+		count int64
+	}
+	all := make([]gs, 0, len(grams))
+	for _, g := range grams {
+		all = append(all, gs{g.Gram, -math.Log2(m.Prob(g.Gram)), g.Count})
+	}
+	slices.SortFunc(all, func(a, b gs) int {
+		if c := cmp.Compare(b.nll, a.nll); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.g, b.g)
+	})
+	sum, n := 0.0, int64(0)
+	var ev []Evidence
+	for _, x := range all {
+		if n >= TopK {
+			break
+		}
+		take := min(x.count, TopK-n)
+		sum += float64(take) * x.nll
+		n += take
+		if len(ev) < MaxEvidence {
+			ev = append(ev, Evidence{Syscalls: decodeGram(x.g, m.Order), Prob: math.Exp2(-x.nll), Count: x.count, Surprise: x.nll})
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return sum / float64(n), ev
+}
+
+func decodeGram(g uint64, n int) []int32 {
+	var out []int32
+	for _, s := range features.UnpackNGram(g, n) {
+		if s == features.SymBOS {
+			continue
+		}
+		out = append(out, int32(s))
+	}
+	return out
+}

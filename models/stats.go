@@ -1,0 +1,265 @@
+package models
+
+import (
+	"container/heap"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strconv"
+
+	"gonum.org/v1/gonum/mathext"
+
+	"github.com/vigilsec/vigil/features"
+)
+
+// maxScore caps surprise scores, so an impossible-under-the-baseline window
+// still serialises as a number.
+const maxScore = 300
+
+func clampScore(s float64) float64 {
+	switch {
+	case math.IsNaN(s) || s < 0:
+		return 0
+	case s > maxScore:
+		return maxScore
+	}
+	return s
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// mad is the median absolute deviation scaled to a normal sigma.
+func mad(xs []float64, m float64) float64 {
+	d := make([]float64, len(xs))
+	for i, x := range xs {
+		d[i] = math.Abs(x - m)
+	}
+	return 1.4826 * median(d)
+}
+
+// normalTailLog10 is -log10 P(Z >= z) for a standard normal.
+func normalTailLog10(z float64) float64 {
+	if z <= 0 {
+		return -math.Log10(0.5 * math.Erfc(z/math.Sqrt2))
+	}
+	if z < 25 {
+		return -math.Log10(0.5 * math.Erfc(z/math.Sqrt2))
+	}
+	// Mills ratio asymptote.
+	ln := -z*z/2 - math.Log(z*math.Sqrt(2*math.Pi))
+	return -ln / math.Ln10
+}
+
+// chi2TailLog10 is -log10 P(X >= x) for X chi-squared with k degrees.
+func chi2TailLog10(x float64, k int) float64 {
+	if x <= 0 {
+		return 0
+	}
+	a := float64(k) / 2
+	q := mathext.GammaIncRegComp(a, x/2)
+	if q > 1e-300 {
+		return -math.Log10(q)
+	}
+	lg, _ := math.Lgamma(a)
+	ln := (a-1)*math.Log(x/2) - x/2 - lg
+	return -ln / math.Ln10
+}
+
+// poissonTailLog10 is -log10 P(N >= n) for N ~ Poisson(lambda).
+func poissonTailLog10(n int, lambda float64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	if lambda <= 0 {
+		return maxScore
+	}
+	if n == 1 {
+		return -math.Log10(-math.Expm1(-lambda))
+	}
+	// Sum the tail's terms in log space from n up; they fall fast past lambda.
+	lg, _ := math.Lgamma(float64(n) + 1)
+	lt := -lambda + float64(n)*math.Log(lambda) - lg
+	sum := 0.0
+	term := 1.0
+	for k := n; k < n+1000; k++ {
+		sum += term
+		term *= lambda / float64(k+1)
+		if term < 1e-17*sum {
+			break
+		}
+	}
+	ln := lt + math.Log(sum)
+	if ln > 0 {
+		ln = 0
+	}
+	return -ln / math.Ln10
+}
+
+// Threshold is one detector's calibration.
+type Threshold struct {
+	// Value is the score at and above which the detector reports.
+	Value float64 `json:"value"`
+	// Alpha is the per-window false-alarm probability targeted.
+	Alpha float64 `json:"alpha"`
+	// Nominal is -log10(Alpha): the threshold if the detector's p-values
+	// were exact. Empirical is the smallest threshold the held-out windows
+	// allow (above their maximum when Alpha*n < 1); Tail is the
+	// exponential-tail extrapolation to Alpha, when there were enough
+	// non-zero held-out scores to fit one.
+	Nominal   float64 `json:"nominal"`
+	Empirical float64 `json:"empirical"`
+	Tail      float64 `json:"tail,omitempty"`
+	// HeldOut is how many held-out windows were scored; Exceed how many of
+	// them reach Value (the measured false-alarm count).
+	HeldOut int `json:"held_out"`
+	Exceed  int `json:"exceed"`
+}
+
+// minNovelty is the smallest novelty threshold: one novel item with
+// lambda ~ 0 scores far above it.
+const minNovelty = 0.5
+
+// calibrate picks a threshold for held-out benign scores at per-window
+// false-alarm probability alpha. Parametric detectors (exact-ish p-values)
+// also respect the nominal -log10(alpha).
+func calibrate(scores []float64, alpha float64, parametric bool) Threshold {
+	t := Threshold{Alpha: alpha, Nominal: -math.Log10(alpha), HeldOut: len(scores)}
+	s := slices.Clone(scores)
+	slices.Sort(s)
+	n := len(s)
+	if n > 0 {
+		k := int(math.Floor(alpha * float64(n))) // exceedances allowed
+		if k == 0 {
+			t.Empirical = math.Nextafter(s[n-1], math.Inf(1))
+		} else {
+			t.Empirical = math.Nextafter(s[n-k-1], math.Inf(1))
+		}
+		// Peaks over threshold: above a high quantile u, exceedances are
+		// modelled as exponential with the mean excess as scale. u is the
+		// 90th percentile when that leaves 20 exceedances, else the lowest
+		// of the 75th and 50th that leaves 10.
+		for _, q := range []float64{0.9, 0.75, 0.5} {
+			u := s[int(q*float64(n-1))]
+			var sum float64
+			var ex int
+			for _, x := range s {
+				if x > u {
+					sum += x - u
+					ex++
+				}
+			}
+			need := 10
+			if q == 0.9 {
+				need = 20
+			}
+			if ex < need {
+				continue
+			}
+			if u > 0 || q < 0.9 {
+				beta := sum / float64(ex)
+				pu := float64(ex) / float64(n)
+				if pu > alpha && beta > 0 {
+					t.Tail = u + beta*math.Log(pu/alpha)
+				}
+			}
+			break
+		}
+	}
+	t.Value = max(t.Empirical, t.Tail)
+	if parametric {
+		t.Value = max(t.Value, t.Nominal)
+	} else {
+		t.Value = max(t.Value, minNovelty)
+	}
+	for _, x := range s {
+		if x >= t.Value {
+			t.Exceed++
+		}
+	}
+	return t
+}
+
+// windowHash is a stable hash of a window's key; it decides the held-out
+// split and the bounded samples, so both are independent of event order.
+func windowHash(k features.Key) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(k.Workload))
+	h.Write([]byte{0})
+	h.Write([]byte(k.Instance))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(nil, k.Start, 10))
+	x := h.Sum64()
+	// splitmix64 finaliser: fnv's low bits are weak.
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// bottomK keeps the k entries with the smallest hashes: a uniform sample that
+// does not depend on arrival order.
+type bottomK[T any] struct {
+	k int
+	h hheap[T]
+}
+
+type hitem[T any] struct {
+	hash uint64
+	v    T
+}
+
+type hheap[T any] []hitem[T]
+
+func (h hheap[T]) Len() int           { return len(h) }
+func (h hheap[T]) Less(i, j int) bool { return h[i].hash > h[j].hash } // max-heap
+func (h hheap[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *hheap[T]) Push(x any)        { *h = append(*h, x.(hitem[T])) }
+func (h *hheap[T]) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (b *bottomK[T]) add(hash uint64, v T) {
+	if len(b.h) < b.k {
+		heap.Push(&b.h, hitem[T]{hash, v})
+		return
+	}
+	if hash < b.h[0].hash {
+		b.h[0] = hitem[T]{hash, v}
+		heap.Fix(&b.h, 0)
+	}
+}
+
+// items returns the sample ordered by hash.
+func (b *bottomK[T]) items() []T {
+	s := slices.Clone(b.h)
+	slices.SortFunc(s, func(a, c hitem[T]) int {
+		switch {
+		case a.hash < c.hash:
+			return -1
+		case a.hash > c.hash:
+			return 1
+		}
+		return 0
+	})
+	out := make([]T, len(s))
+	for i, x := range s {
+		out[i] = x.v
+	}
+	return out
+}

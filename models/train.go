@@ -1,0 +1,246 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/vigilsec/vigil/features"
+)
+
+// TrainConfig sets how baselines are learned. The zero value means the
+// defaults.
+type TrainConfig struct {
+	Features features.Config `json:"features"`
+	// BudgetPerDay is the false-alarm budget per workload per day the
+	// thresholds target (default 1).
+	BudgetPerDay float64 `json:"budget_per_day"`
+	// HoldOutEvery sets one window in this many aside, by a hash of the
+	// window's key, for calibration (default 5).
+	HoldOutEvery int `json:"hold_out_every"`
+	// Sample bounds the windows per workload kept for the rate and
+	// multivariate fits (default 4096), HourSample per hour of day (default
+	// 512), HoldOut the held-out windows kept for calibration (default
+	// 2048). Samples are the windows with the smallest key hashes, so they
+	// do not depend on event order and memory does not grow with the trace.
+	Sample     int `json:"sample"`
+	HourSample int `json:"hour_sample"`
+	HoldOut    int `json:"hold_out"`
+}
+
+func (c TrainConfig) withDefaults() TrainConfig {
+	c.Features = c.Features.WithDefaults()
+	if c.BudgetPerDay == 0 {
+		c.BudgetPerDay = 1
+	}
+	if c.HoldOutEvery == 0 {
+		c.HoldOutEvery = 5
+	}
+	if c.Sample == 0 {
+		c.Sample = 4096
+	}
+	if c.HourSample == 0 {
+		c.HourSample = 512
+	}
+	if c.HoldOut == 0 {
+		c.HoldOut = 2048
+	}
+	return c
+}
+
+// Trainer accumulates windows of any number of workloads. Memory is
+// O(workloads x (profile size + samples)), independent of trace length.
+// It is not safe for concurrent use.
+type Trainer struct {
+	cfg    TrainConfig
+	schema string
+	names  []string
+	w      map[string]*wtrainer
+}
+
+type wtrainer struct {
+	workload  string
+	profiles  []*Profile
+	sample    bottomK[[]float64]
+	hourly    [24]bottomK[[]float64]
+	holdout   bottomK[*features.Window]
+	seq       *SequenceModel
+	seqGrams  int64
+	from, to  int64
+	events    int64
+	windows   int64
+	heldOut   int64
+	instances map[string]struct{}
+}
+
+// NewTrainer returns an empty trainer.
+func NewTrainer(cfg TrainConfig) (*Trainer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Features.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.BudgetPerDay < 0 || cfg.HoldOutEvery < 2 {
+		return nil, fmt.Errorf("train config: budget %g, hold-out 1/%d: need budget > 0 and hold-out >= 2", cfg.BudgetPerDay, cfg.HoldOutEvery)
+	}
+	return &Trainer{cfg: cfg, schema: features.SchemaHash(cfg.Features), names: features.NumericNames(), w: make(map[string]*wtrainer)}, nil
+}
+
+// Config returns the configuration in effect.
+func (t *Trainer) Config() TrainConfig { return t.cfg }
+
+func (t *Trainer) workload(key string) *wtrainer {
+	wt := t.w[key]
+	if wt == nil {
+		wt = &wtrainer{
+			workload:  key,
+			sample:    bottomK[[]float64]{k: t.cfg.Sample},
+			holdout:   bottomK[*features.Window]{k: t.cfg.HoldOut},
+			instances: make(map[string]struct{}),
+			from:      math.MaxInt64,
+			to:        math.MinInt64,
+		}
+		for h := range wt.hourly {
+			wt.hourly[h].k = t.cfg.HourSample
+		}
+		for c := features.Category(0); c < features.NumCategories; c++ {
+			wt.profiles = append(wt.profiles, newProfile(c))
+		}
+		t.w[key] = wt
+	}
+	return wt
+}
+
+// Add learns from one closed window.
+func (t *Trainer) Add(w *features.Window) {
+	wt := t.workload(w.Workload)
+	wt.events += w.Events
+	wt.from = min(wt.from, w.Start)
+	wt.to = max(wt.to, w.End)
+	wt.instances[w.Instance] = struct{}{}
+	h := windowHash(w.Key)
+	if h%uint64(t.cfg.HoldOutEvery) == 0 {
+		wt.heldOut++
+		wt.holdout.add(h, w)
+		return
+	}
+	wt.windows++
+	for c := features.Category(0); c < features.NumCategories; c++ {
+		p := wt.profiles[c]
+		discovered := false
+		for _, it := range w.ItemsOf(c) {
+			if p.observe(it.Value, it.Count, it.First) {
+				discovered = true
+			}
+		}
+		p.endWindow(discovered)
+	}
+	x := logCounts(w.Numeric(nil))
+	wt.sample.add(h, x)
+	wt.hourly[time.Unix(0, w.Start).UTC().Hour()].add(h, x)
+	if len(w.NGrams) > 0 && w.NGramOrder == t.cfg.Features.NGram {
+		if wt.seq == nil {
+			wt.seq, _ = NewSequenceModel(t.cfg.Features.NGram)
+		}
+		wt.seq.AddGrams(w.NGrams)
+		for _, g := range w.NGrams {
+			wt.seqGrams += g.Count
+		}
+	}
+}
+
+// Workloads lists the workloads seen so far, sorted.
+func (t *Trainer) Workloads() []string {
+	out := make([]string, 0, len(t.w))
+	for k := range t.w {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Models fits and calibrates every workload's model, sorted by workload.
+func (t *Trainer) Models() []*Model {
+	var out []*Model
+	for _, k := range t.Workloads() {
+		out = append(out, t.fit(t.w[k]))
+	}
+	return out
+}
+
+func (t *Trainer) fit(wt *wtrainer) *Model {
+	m := &Model{
+		Format:   FormatVersion,
+		Workload: wt.workload,
+		Schema:   t.schema,
+		Features: t.cfg.Features,
+		Profiles: wt.profiles,
+	}
+	span := time.Duration(wt.to - wt.from)
+	total := wt.windows + wt.heldOut
+	wpd := float64(total) * float64(24*time.Hour) / float64(max(span, t.cfg.Features.Window))
+	m.Training = TrainingInfo{
+		From: time.Unix(0, wt.from).UTC(), To: time.Unix(0, wt.to).UTC(),
+		Events: wt.events, Windows: wt.windows, HeldOut: wt.heldOut, Instances: len(wt.instances),
+		WindowsPerDay: wpd, BudgetPerDay: t.cfg.BudgetPerDay, SequenceGrams: wt.seqGrams,
+	}
+	for _, p := range m.Profiles {
+		p.finish()
+	}
+	xs := wt.sample.items()
+	if len(xs) >= 10 {
+		var hourly [24][][]float64
+		for h := range wt.hourly {
+			hourly[h] = wt.hourly[h].items()
+		}
+		m.Rate = fitRate(t.names, xs, hourly)
+	}
+	if len(xs) >= 30 {
+		if mv, err := fitMultivariate(t.names, xs); err == nil {
+			m.Multivariate = mv
+		}
+	}
+	if wt.seq != nil {
+		wt.seq.Build()
+		m.Sequence = wt.seq
+	}
+
+	held := wt.holdout.items()
+	// Novelty rates measured on windows the profiles never saw: a profile
+	// that still discovers on fresh data must not look converged.
+	if len(held) > 0 {
+		for _, p := range m.Profiles {
+			novel := 0
+			for _, w := range held {
+				for _, it := range w.ItemsOf(p.Cat) {
+					if known, _ := p.Lookup(it.Value); !known {
+						novel++
+					}
+				}
+			}
+			p.Lambda = max(p.Lambda, float64(novel)/float64(len(held)))
+		}
+	}
+	dets := 0
+	for _, d := range Detectors() {
+		if m.has(d) {
+			dets++
+		}
+	}
+	alpha := t.cfg.BudgetPerDay / (max(wpd, 1) * float64(dets))
+	scores := map[Detector][]float64{}
+	for _, w := range held {
+		for _, d := range m.score(w, false).Detectors {
+			scores[d.Detector] = append(scores[d.Detector], d.Score)
+		}
+	}
+	m.Calibration = map[Detector]Threshold{}
+	for _, d := range Detectors() {
+		if !m.has(d) {
+			continue
+		}
+		parametric := d == DetRate || d == DetMultivariate || len(scores[d]) == 0
+		m.Calibration[d] = calibrate(scores[d], alpha, parametric)
+	}
+	return m
+}
