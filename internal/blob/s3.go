@@ -163,29 +163,111 @@ func (s *S3) PutFile(ctx context.Context, key, path string) error {
 	return s.wrap("uploading", key, err)
 }
 
-// Open downloads the object to a temporary file, deleted on Close: Parquet
-// readers seek all over a file and ranged GETs for every page would be slow
-// and costly, while memory stays bounded.
+// Open returns the object for random access. Reads near the end (a Parquet
+// footer) are served by one ranged GET, so listing file metadata costs little;
+// the first read elsewhere downloads the whole object to an unlinked temporary
+// file, because Parquet readers seek all over a file and a ranged GET per page
+// would be slow and costly, while memory stays bounded.
 func (s *S3) Open(ctx context.Context, key string) (File, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.full(key))})
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.full(key))})
 	if err != nil {
-		return nil, s.wrap("getting", key, err)
+		return nil, s.wrap("opening", key, err)
+	}
+	return &s3File{ctx: ctx, s: s, key: key, size: aws.ToInt64(head.ContentLength)}, nil
+}
+
+// tailSize covers the footer of any trace file the writer produces.
+const tailSize = 1 << 20
+
+type s3File struct {
+	ctx     context.Context
+	s       *S3
+	key     string
+	size    int64
+	tail    []byte
+	tailOff int64
+	full    *os.File
+}
+
+func (f *s3File) Size() int64 { return f.size }
+
+func (f *s3File) ReadAt(p []byte, off int64) (int, error) {
+	if f.full == nil && off >= f.size-tailSize {
+		if f.tail == nil {
+			if err := f.fetchTail(); err != nil {
+				return 0, err
+			}
+		}
+		if off >= f.tailOff {
+			if off >= f.size {
+				return 0, io.EOF
+			}
+			n := copy(p, f.tail[off-f.tailOff:])
+			if n < len(p) {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+	}
+	if f.full == nil {
+		if err := f.download(); err != nil {
+			return 0, err
+		}
+	}
+	return f.full.ReadAt(p, off)
+}
+
+func (f *s3File) fetchTail() error {
+	f.tailOff = max(0, f.size-tailSize)
+	if f.size == 0 {
+		f.tail = []byte{}
+		return nil
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", f.tailOff, f.size-1)
+	out, err := f.s.client.GetObject(f.ctx, &s3.GetObjectInput{Bucket: &f.s.bucket, Key: aws.String(f.s.full(f.key)), Range: &rng})
+	if err != nil {
+		return f.s.wrap("reading", f.key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", f.s.where(f.key), err)
+	}
+	if int64(len(b)) != f.size-f.tailOff {
+		return fmt.Errorf("reading %s: got %d bytes of the last %d", f.s.where(f.key), len(b), f.size-f.tailOff)
+	}
+	f.tail = b
+	return nil
+}
+
+func (f *s3File) download() error {
+	out, err := f.s.client.GetObject(f.ctx, &s3.GetObjectInput{Bucket: &f.s.bucket, Key: aws.String(f.s.full(f.key))})
+	if err != nil {
+		return f.s.wrap("getting", f.key, err)
 	}
 	defer out.Body.Close()
 	tmp, err := os.CreateTemp("", "vigil-s3-*")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	os.Remove(tmp.Name()) // unlinked: the space is freed even if we crash
-	n, err := io.Copy(tmp, out.Body)
-	if err != nil {
+	if _, err := io.Copy(tmp, out.Body); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("downloading %s: %w", s.where(key), err)
+		return fmt.Errorf("downloading %s: %w", f.s.where(f.key), err)
 	}
-	return &osFile{File: tmp, size: n}, nil
+	f.full = tmp
+	f.tail = nil
+	return nil
+}
+
+func (f *s3File) Close() error {
+	if f.full != nil {
+		return f.full.Close()
+	}
+	return nil
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

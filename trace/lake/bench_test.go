@@ -1,0 +1,115 @@
+package lake_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/trace"
+	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/tracetest"
+)
+
+// The realistic mix (tracetest): six ECS workloads in two clusters; 45% opens
+// over hot config files, /proc, temp names, hashed cache paths; 10% connects
+// to a handful of peers; accepts from many clients; DNS; execs of helpers
+// with varied argv; forks, exits, renames, unlinks, exec mappings, signals.
+// Events are ~0.5 ms apart, as on a busy host.
+const benchStep = int64(500 * time.Microsecond)
+
+// BenchmarkWrite measures encoding throughput into a local lake and the bytes
+// each event takes on disk, with the default file options.
+func BenchmarkWrite(b *testing.B) {
+	events := tracetest.Events(1, 1<<18, benchStep)
+	l, err := lake.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := l.NewWriter(lake.WriterConfig{Host: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e := &events[i%len(events)]
+		if i >= len(events) {
+			// Keep time moving forward so the mix stays realistic.
+			c := *e
+			c.Time += int64(i/len(events)) * int64(len(events)) * benchStep
+			e = &c
+		}
+		if err := w.Write(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	st := w.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if st.EventsPublished.Load() > 100000 {
+		b.ReportMetric(float64(st.BytesPublished.Load())/float64(st.EventsPublished.Load()), "B/event")
+	}
+}
+
+func benchLake(b *testing.B, n int) *lake.Lake {
+	l, err := lake.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := l.NewWriter(lake.WriterConfig{Host: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := tracetest.New(2, benchStep)
+	var e trace.Event
+	for range n {
+		g.Next(&e)
+		w.Write(&e)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// BenchmarkScan decodes whole events (every column) in time order.
+func BenchmarkScan(b *testing.B) {
+	const n = 1 << 19
+	l := benchLake(b, n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var got int
+		if err := l.Scan(context.Background(), lake.Query{}, func(*trace.Event) error { got++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("scanned %d", got)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadColumns reads three columns (time, kind, workload) through
+// Arrow, as offline jobs that count or window events do.
+func BenchmarkReadColumns(b *testing.B) {
+	const n = 1 << 19
+	l := benchLake(b, n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var got int64
+		err := l.ReadColumns(context.Background(), lake.Query{}, []string{"time", "kind", "workload"}, func(_ string, rec arrowRecord) error {
+			got += rec.NumRows()
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("read %d", got)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
