@@ -2,6 +2,9 @@ package container
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -436,4 +439,138 @@ func BenchmarkFillParallel(b *testing.B) {
 			r.Fill(&e, k)
 		}
 	})
+}
+
+func TestDockerContainerECSLayoutV1(t *testing.T) {
+	// The ECS agent on Amazon Linux 2 starts task containers with
+	// --cgroup-parent /ecs/<task id>; Docker here does the same for real.
+	img := dockertest.BusyboxImage(t)
+	const task = "5e6f7a8b9c0d4e1f8a2b3c4d5e6f7a8b"
+	arn := "arn:aws:ecs:eu-west-1:123456789012:task/payments/" + task
+	// Docker leaves the parent cgroup it made behind; registered before the
+	// container so it runs after the container is gone.
+	hier := []string{"memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devices", "freezer", "systemd", "unified"}
+	hadECS := map[string]bool{}
+	for _, h := range hier {
+		_, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, "ecs"))
+		hadECS[h] = err == nil
+	}
+	t.Cleanup(func() {
+		for _, h := range hier {
+			dirs := []string{filepath.Join("/sys/fs/cgroup", h, "ecs", task)}
+			if !hadECS[h] {
+				dirs = append(dirs, filepath.Join("/sys/fs/cgroup", h, "ecs"))
+			}
+			for _, p := range dirs {
+				for try := 0; try < 50; try++ {
+					if err := os.Remove(p); err == nil || os.IsNotExist(err) {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}
+	})
+	id := dockertest.Run(t, "--cgroup-parent", "/ecs/"+task,
+		"--label", LabelECSTaskARN+"="+arn,
+		"--label", LabelECSContainerName+"=worker",
+		"--label", LabelECSTaskFamily+"=payments-worker",
+		"--label", LabelECSTaskVersion+"=3",
+		img, "sleep", "120")
+	pid := dockertest.PID(t, id)
+	r := newTestResolver(t, Config{ECSAgentURL: Disabled})
+	if r.Config().V1Root == "" {
+		t.Skip("no v1 memory hierarchy")
+	}
+	_, v1path, err := procCgroups("/proc", pid, "memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1path != "/ecs/"+task+"/"+id {
+		t.Fatalf("container cgroup %q, want the ECS layout", v1path)
+	}
+	k, err := r.KeyForPID(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := fillUntil(t, r, Key{V1: k.V1}, func(e *trace.Event) bool { return e.TaskFamily != "" })
+	if e.ContainerID != id || e.Cluster != "payments" || e.TaskARN != arn || e.TaskFamily != "payments-worker" ||
+		e.TaskRevision != "3" || e.ECSContainerName != "worker" || e.LaunchType != LaunchEC2 || e.Workload != "payments-worker/worker" {
+		t.Fatalf("filled %+v", e)
+	}
+	if inf, _ := r.Lookup(Key{V1: k.V1}); inf.TaskID != task {
+		t.Errorf("task id from path %q", inf.TaskID)
+	}
+	if k2, err := r.CgroupIDForPath("/ecs/" + task + "/" + id); err != nil || k2.V1 != k.V1 {
+		t.Errorf("CgroupIDForPath = %+v, %v; want v1 %d", k2, err, k.V1)
+	}
+}
+
+// fakeEngine serves Docker Engine API fixtures on a unix socket, for what a
+// local Docker cannot show: images pulled from a registry (RepoDigests).
+func fakeEngine(t *testing.T, routes map[string]string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for p, body := range routes {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, body)
+		})
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func TestDockerImageDigest(t *testing.T) {
+	const imageID = "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d"
+	ctJSON, err := os.ReadFile("testdata/docker-container.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imJSON, err := os.ReadFile("testdata/docker-image.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := fakeEngine(t, map[string]string{
+		"/containers/" + agentContainer + "/json": string(ctJSON),
+		"/images/" + imageID + "/json":            string(imJSON),
+	})
+	d := newDockerClient(sock, time.Second)
+	ct, err := d.container(context.Background(), agentContainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := d.image(context.Background(), ct.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := repoDigest(im, ct.Config.Image); got != "sha256:4b1f1f1e8ad0c1a2e5b2e2d5b0b6e8c44f9a6a5b5cbd0c7f0d0f1e2d3c4b5a69" {
+		t.Errorf("digest %s", got)
+	}
+	if _, err := d.container(context.Background(), "missing"); !errors.As(err, new(errNotFound)) {
+		t.Errorf("missing container: %v", err)
+	}
+}
+
+func TestRepoDigest(t *testing.T) {
+	im := &dockerImage{RepoDigests: []string{"mirror.local/web@sha256:aaa", "123.dkr.ecr.us-east-1.amazonaws.com/web@sha256:bbb", "broken"}}
+	for image, want := range map[string]string{
+		"123.dkr.ecr.us-east-1.amazonaws.com/web:1.2": "sha256:bbb",
+		"123.dkr.ecr.us-east-1.amazonaws.com/web":     "sha256:bbb",
+		"localhost:5000/other:3":                      "sha256:aaa",
+	} {
+		if got := repoDigest(im, image); got != want {
+			t.Errorf("repoDigest(%q) = %q, want %q", image, got, want)
+		}
+	}
+	if got := repoDigest(&dockerImage{}, "local:1"); got != "" {
+		t.Errorf("image without repo digests: %q", got)
+	}
 }
