@@ -260,6 +260,7 @@ func (x *Extractor) streamOf(e *trace.Event) *stream {
 	k := streamKey{wl, inst}
 	s := x.streams[k]
 	if s == nil {
+		k = streamKey{strings.Clone(wl), strings.Clone(inst)}
 		s = &stream{
 			key:     k,
 			procs:   make(map[string]*procInfo),
@@ -478,7 +479,7 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 		a.ngrams[g]++
 		th.ctx = g & x.ctxMask
 	case trace.KindExec:
-		exe := exeOf(e)
+		exe := strings.Clone(exeOf(e))
 		parent := "?"
 		if pp := s.procs[e.ParentUUID]; pp != nil && e.ParentUUID != "" {
 			parent = pp.exe
@@ -557,6 +558,7 @@ func (s *stream) thread(e *trace.Event, ctxInit uint64) *thread {
 	th := s.threads[k]
 	if th == nil {
 		th = &thread{ctx: ctxInit}
+		k.proc = strings.Clone(k.proc)
 		s.threads[k] = th
 	}
 	s.lastThreadKey, s.lastThread = k, th
@@ -581,8 +583,8 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 				exe = exeOf(e)
 			}
 		}
-		info = &procInfo{exe: exe}
-		s.procs[e.ProcUUID] = info
+		info = &procInfo{exe: strings.Clone(exe)}
+		s.procs[strings.Clone(e.ProcUUID)] = info
 	}
 	info.seen = e.Time
 	var parent string
@@ -590,8 +592,9 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 		parent = pp.exe
 	}
 	i := int32(len(a.procs))
-	a.procs = append(a.procs, procAgg{uuid: e.ProcUUID, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
-	a.procIdx[e.ProcUUID] = i
+	uuid := strings.Clone(e.ProcUUID)
+	a.procs = append(a.procs, procAgg{uuid: uuid, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
+	a.procIdx[uuid] = i
 	a.lastProc = i
 	return i
 }
@@ -602,6 +605,7 @@ func (a *agg) str(c Category, v string, t int64, pi int32) {
 		a.items[i].count++
 		return
 	}
+	v = strings.Clone(v)
 	m[v] = int32(len(a.items))
 	a.items = append(a.items, itemAgg{cat: c, value: v, count: 1, first: t, proc: pi})
 }
@@ -611,6 +615,7 @@ func (a *agg) net(k netKey, t int64, pi int32) {
 		a.items[i].count++
 		return
 	}
+	k.addr = strings.Clone(k.addr)
 	a.netIdx[k] = int32(len(a.items))
 	a.items = append(a.items, itemAgg{cat: k.cat, net: k, count: 1, first: t, proc: pi})
 }

@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"sort"
@@ -187,4 +189,9 @@ func TestCalibrationRespectsBudget(t *testing.T) {
 			}
 		}
 	}
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
