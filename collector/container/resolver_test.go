@@ -83,6 +83,9 @@ func makeCgroup(t *testing.T, root, rel string) string {
 		for i := len(created) - 1; i >= 0; i-- {
 			for try := 0; ; try++ {
 				err := os.Remove(created[i])
+				if os.IsNotExist(err) {
+					err = nil // the test removed it itself
+				}
 				if err == nil || try == 50 {
 					if err != nil {
 						t.Errorf("removing cgroup: %v", err)
@@ -572,5 +575,48 @@ func TestRepoDigest(t *testing.T) {
 	}
 	if got := repoDigest(&dockerImage{}, "local:1"); got != "" {
 		t.Errorf("image without repo digests: %q", got)
+	}
+}
+
+func TestContainerGoneBeforeEnrichment(t *testing.T) {
+	// The first event of a short-lived container is filled before the worker
+	// runs; by the time it does, the process and its cgroup are gone. Fill
+	// never waits, the id stays unknown, and the give-up is counted.
+	r := NewResolver(Config{DockerSocket: Disabled, ECSAgentURL: Disabled, MaxAttempts: 2, Retry: 10 * time.Millisecond, MinRescan: time.Millisecond})
+	root := requireV2(t, r)
+	const cid = "deadbeef00000000000000000000000000000000000000000000000000000001"
+	dir := makeCgroup(t, root, "docker/"+cid)
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	k, err := r.KeyForPID(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e trace.Event
+	start := time.Now()
+	r.Fill(&e, k)
+	if e.ContainerID != "" || e.CgroupID != k.V2 {
+		t.Fatalf("first event %+v", e)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for try := 0; os.Remove(dir) != nil && try < 100; try++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	defer r.Close()
+	fillUntil(t, r, k, func(*trace.Event) bool { inf, ok := r.Lookup(k); return ok && inf.Complete })
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	if st := r.Stats(); st.GaveUp != 1 || st.Unknown < 2 || st.Containers != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }
