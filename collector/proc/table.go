@@ -54,14 +54,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c *Config) defaults() error {
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
 	}
 	if c.BootID == "" {
 		id, err := readBootID(c.ProcRoot)
 		if err != nil {
-			return fmt.Errorf("reading boot id: %w", err)
+			// The boot time to the second still tells boots apart.
+			id = "boot-" + strconv.FormatInt(bootTimeNS()/int64(time.Second), 10)
+			c.Logger.Warn("no boot id; process uuids use the boot time instead", logkey.Err, err)
 		}
 		c.BootID = id
 	}
@@ -83,10 +88,6 @@ func (c *Config) defaults() error {
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 30 * time.Second
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
 }
 
 // Process is one process as the table knows it.
@@ -191,11 +192,8 @@ type Table struct {
 var uuidNamespace = uuid.MustParse("7f0c8a52-4b1e-5d0a-9c3e-6a1f2b3c4d5e")
 
 // NewTable makes an empty table and starts its hash worker; Close stops it.
-// It fails only when the boot id cannot be read.
-func NewTable(cfg Config) (*Table, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
+func NewTable(cfg Config) *Table {
+	cfg.defaults()
 	t := &Table{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -216,7 +214,7 @@ func NewTable(cfg Config) (*Table, error) {
 		t.wg.Add(1)
 		go t.maintain(cfg.ReconcileEvery)
 	}
-	return t, nil
+	return t
 }
 
 // Close stops the background work.

@@ -17,10 +17,7 @@ import (
 
 func newTestTable(t testing.TB, cfg Config) *Table {
 	t.Helper()
-	tb, err := NewTable(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := NewTable(cfg)
 	t.Cleanup(func() { tb.Close() })
 	return tb
 }
