@@ -348,9 +348,9 @@ func (t *Table) expireLocked(now int64) {
 }
 
 // lookupLocked returns the live-or-grace entry of pid, reading /proc when the
-// table does not know it. t.mu is held on entry and on return, but released
-// around the /proc read.
-func (t *Table) lookupLocked(pid int32, eventTime int64) *entry {
+// table does not know it (and asking for the exe hash when hash is set). t.mu
+// is held on entry and on return, but released around the /proc read.
+func (t *Table) lookupLocked(pid int32, eventTime int64, hash bool) *entry {
 	if en := t.procs[pid]; en != nil {
 		return en
 	}
@@ -371,7 +371,7 @@ func (t *Table) lookupLocked(pid int32, eventTime int64) *entry {
 		}
 	}
 	t.insertLocked(en)
-	if !en.Approximate && en.exe.path != "" {
+	if hash && !en.Approximate && en.exe.path != "" {
 		x := en.exe
 		t.mu.Unlock()
 		t.requestHash(pid, x, false)
@@ -433,7 +433,7 @@ func (t *Table) OnForkAt(e *trace.Event, childStartBoottime uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expireLocked(t.now().UnixNano())
-	parent := t.lookupLocked(e.PID, e.Time)
+	parent := t.lookupLocked(e.PID, e.Time, true)
 	var en *entry
 	if statErr == nil {
 		en = &entry{Process: Process{PID: child, StartTicks: si.startTicks, Start: t.bootNS + int64(si.startTicks)*tickNS, Comm: si.comm}}
@@ -471,7 +471,7 @@ func (t *Table) OnExec(e *trace.Event) {
 		en = nil
 	}
 	if en == nil {
-		en = t.lookupLocked(e.PID, e.Time)
+		en = t.lookupLocked(e.PID, e.Time, false) // hashed below
 	}
 	path := e.Path
 	if path != "" && !filepath.IsAbs(path) && e.Cwd != "" {
@@ -523,7 +523,7 @@ func (t *Table) Fill(e *trace.Event) {
 		return
 	}
 	t.mu.Lock()
-	en := t.lookupLocked(e.PID, e.Time)
+	en := t.lookupLocked(e.PID, e.Time, true)
 	e.ProcUUID = en.UUID
 	e.ParentUUID = en.ParentUUID
 	if e.PPID == 0 {

@@ -584,3 +584,59 @@ func TestExitReportedByLastThread(t *testing.T) {
 		t.Fatalf("after exit: %+v", p)
 	}
 }
+
+func TestHashCacheBounded(t *testing.T) {
+	c := newLRU(3)
+	for i := range 10 {
+		c.add(fileKey{ino: uint64(i)}, strconv.Itoa(i))
+	}
+	if c.len() != 3 {
+		t.Fatalf("len %d", c.len())
+	}
+	if _, ok := c.get(fileKey{ino: 6}); ok {
+		t.Error("oldest entry kept")
+	}
+	if s, ok := c.get(fileKey{ino: 9}); !ok || s != "9" {
+		t.Error("newest entry lost")
+	}
+	// A new version of the same file (mtime changed) is another key.
+	if _, ok := c.get(fileKey{ino: 9, mtime: 1}); ok {
+		t.Error("changed file hit the cache")
+	}
+}
+
+func TestHashTooLargeCounted(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	cmd := startSleep(t, sleep)
+	tb := newTestTable(t, Config{ReconcileEvery: -1, MaxHashBytes: 1024})
+	tb.OnExec(&trace.Event{PID: int32(cmd.Process.Pid), Path: sleep})
+	if st := tb.Stats(); st.HashTooLarge != 1 || st.HashQueued != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestHostileArgvKeptExact(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	// Newlines, a terminal escape and invalid UTF-8: kept byte-exact here,
+	// escaped by whatever prints them.
+	weird := "sl\neep\x1b[31m\xff\xfe"
+	cmd := exec.Command(sleep, "30")
+	cmd.Args[0] = weird
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	tb := newTestTable(t, Config{ReconcileEvery: -1, DisableHash: true})
+	e := trace.Event{PID: int32(cmd.Process.Pid)}
+	tb.Fill(&e)
+	p, _ := tb.Get(int32(cmd.Process.Pid))
+	if len(p.Argv) != 2 || p.Argv[0] != weird || p.Argv[1] != "30" {
+		t.Fatalf("argv %q", p.Argv)
+	}
+}
