@@ -92,10 +92,10 @@ type Event struct {
 	Kind   Kind   `parquet:"kind,dict" json:"kind"`
 
 	// Process.
-	PID           int32    `parquet:"pid,delta" json:"pid"`
-	TID           int32    `parquet:"tid,delta" json:"tid"`
-	PPID          int32    `parquet:"ppid,delta" json:"ppid"`
-	NSPID         int32    `parquet:"ns_pid,optional" json:"ns_pid,omitempty"` // pid inside its own pid namespace
+	PID           int32    `parquet:"pid,dict" json:"pid"`
+	TID           int32    `parquet:"tid,dict" json:"tid"`
+	PPID          int32    `parquet:"ppid,dict" json:"ppid"`
+	NSPID         int32    `parquet:"ns_pid,dict,optional" json:"ns_pid,omitempty"` // pid inside its own pid namespace
 	UID           uint32   `parquet:"uid" json:"uid"`
 	EUID          uint32   `parquet:"euid" json:"euid"`
 	GID           uint32   `parquet:"gid" json:"gid"`
@@ -105,7 +105,7 @@ type Event struct {
 	Argv          []string `parquet:"argv,list,optional" json:"argv,omitempty"`
 	ArgvTruncated bool     `parquet:"argv_truncated" json:"argv_truncated,omitempty"`
 	Cwd           string   `parquet:"cwd,dict,optional" json:"cwd,omitempty"`
-	ProcStart     int64    `parquet:"proc_start,timestamp(nanosecond),optional" json:"proc_start,omitempty"`
+	ProcStart     int64    `parquet:"proc_start,timestamp(nanosecond),dict,optional" json:"proc_start,omitempty"`
 	ProcUUID      string   `parquet:"proc_uuid,dict" json:"proc_uuid"`
 	ParentUUID    string   `parquet:"parent_uuid,dict,optional" json:"parent_uuid,omitempty"`
 	ExeSHA256     string   `parquet:"exe_sha256,dict,optional" json:"exe_sha256,omitempty"`
@@ -131,13 +131,13 @@ type Event struct {
 
 	// What the event is about.
 	Syscall       int32    `parquet:"syscall,dict" json:"syscall"` // x86_64 number of the syscall behind the event
-	Ret           int64    `parquet:"ret" json:"ret"`              // return value; negative errno on failure
+	Ret           int64    `parquet:"ret,dict" json:"ret"`         // return value; negative errno on failure
 	Path          string   `parquet:"path,dict,optional" json:"path,omitempty"`
 	NewPath       string   `parquet:"new_path,dict,optional" json:"new_path,omitempty"`
 	PathTruncated bool     `parquet:"path_truncated" json:"path_truncated,omitempty"`
-	Flags         uint64   `parquet:"flags,optional" json:"flags,omitempty"`
+	Flags         uint64   `parquet:"flags,dict,optional" json:"flags,omitempty"`
 	Mode          uint32   `parquet:"mode,optional" json:"mode,omitempty"`
-	FD            int32    `parquet:"fd,optional" json:"fd,omitempty"`
+	FD            int32    `parquet:"fd,dict,optional" json:"fd,omitempty"`
 	NetFamily     uint16   `parquet:"net_family,optional" json:"net_family,omitempty"`
 	NetProto      uint8    `parquet:"net_protocol,optional" json:"net_protocol,omitempty"` // IANA protocol number
 	SrcAddr       string   `parquet:"net_src_addr,dict,optional" json:"net_src_addr,omitempty"`
@@ -147,7 +147,7 @@ type Event struct {
 	DNSName       string   `parquet:"dns_name,dict,optional" json:"dns_name,omitempty"`
 	DNSType       uint16   `parquet:"dns_type,optional" json:"dns_type,omitempty"`
 	DNSAnswers    []string `parquet:"dns_answers,list,optional" json:"dns_answers,omitempty"`
-	TargetPID     int32    `parquet:"target_pid,optional" json:"target_pid,omitempty"`
+	TargetPID     int32    `parquet:"target_pid,dict,optional" json:"target_pid,omitempty"`
 	Module        string   `parquet:"module,dict,optional" json:"module,omitempty"`
 }
 

@@ -53,7 +53,7 @@ func New(seed uint64, step int64) *Generator {
 		{"staging", "ops", "cron", "123456789012.dkr.ecr.us-east-1.amazonaws.com/ops:1", "/bin/busybox"},
 	}
 	for i, s := range specs {
-		task := fmt.Sprintf("%032x", g.rng.Uint64())
+		task := fmt.Sprintf("%016x%016x", g.rng.Uint64(), g.rng.Uint64())
 		w := workload{
 			cluster: s.cluster, family: s.family, container: s.container, image: s.image,
 			taskARN:     fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:task/%s/%s", s.cluster, task),
