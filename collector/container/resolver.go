@@ -755,7 +755,7 @@ func (r *Resolver) LookupContainer(name string) (Key, error) {
 		case err == nil && (!ct.State.Running || ct.State.Pid == 0):
 			return Key{}, fmt.Errorf("container %q (%.12s) is not running", name, ct.ID)
 		case err == nil:
-			k, err := r.keyForPID(ct.State.Pid)
+			k, err := r.containerKey(ct.State.Pid, ct.ID)
 			if err != nil {
 				return Key{}, fmt.Errorf("container %q: %w", name, err)
 			}
@@ -782,12 +782,42 @@ func (r *Resolver) LookupContainer(name string) (Key, error) {
 	return Key{}, fmt.Errorf("container %q: not found", name)
 }
 
+// containerKey returns the key of the container's own cgroups: an id whose
+// path does not name the container (the v2 root on hosts where the runtime
+// manages only v1) would match every process there, so it is left out of a
+// filter.
+func (r *Resolver) containerKey(pid int, id string) (Key, error) {
+	v2, v1, err := procCgroups(r.cfg.ProcRoot, pid, r.cfg.V1Controller)
+	if err != nil {
+		return Key{}, err
+	}
+	names := func(p string) bool {
+		got, ok := ParsePath(p)
+		return ok && got.ContainerID == id
+	}
+	if !names(v2) {
+		v2 = ""
+	}
+	if !names(v1) {
+		v1 = ""
+	}
+	if v2 == "" && v1 == "" {
+		return Key{}, fmt.Errorf("no cgroup of pid %d names container %.12s", pid, id)
+	}
+	return r.keyForPaths(v2, v1)
+}
+
 // keyForPID returns the cgroup key of a process, as its events would carry it.
 func (r *Resolver) keyForPID(pid int) (Key, error) {
 	v2, v1, err := procCgroups(r.cfg.ProcRoot, pid, r.cfg.V1Controller)
 	if err != nil {
 		return Key{}, err
 	}
+	return r.keyForPaths(v2, v1)
+}
+
+func (r *Resolver) keyForPaths(v2, v1 string) (Key, error) {
+	var err error
 	var k Key
 	if r.cfg.V2Root != "" && v2 != "" {
 		if k.V2, err = inode(filepath.Join(r.cfg.V2Root, v2)); err != nil {
