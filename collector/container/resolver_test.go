@@ -620,3 +620,17 @@ func TestContainerGoneBeforeEnrichment(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// BenchmarkFillUnknown is the cost of an event from a cgroup never seen
+// before, with nothing draining the queue: Fill must stay cheap and never
+// block even then.
+func BenchmarkFillUnknown(b *testing.B) {
+	r := NewResolver(Config{DockerSocket: Disabled, ECSAgentURL: Disabled, MaxEntries: 1 << 30, QueueSize: 1024})
+	var e trace.Event
+	var id uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		id++
+		r.Fill(&e, Key{V2: id})
+	}
+}

@@ -640,3 +640,19 @@ func TestHostileArgvKeptExact(t *testing.T) {
 		t.Fatalf("argv %q", p.Argv)
 	}
 }
+
+// BenchmarkForkAtExit is the per-process cost when the fork event carries
+// the child's start time (no /proc read): fork, one filled event, exit.
+func BenchmarkForkAtExit(b *testing.B) {
+	tb := newTestTable(b, Config{ReconcileEvery: -1, DisableHash: true, MaxProcs: 4096})
+	pid := int32(7_000_000)
+	var e trace.Event
+	b.ReportAllocs()
+	for b.Loop() {
+		pid++
+		tb.OnForkAt(&trace.Event{PID: 7_000_000, TargetPID: pid}, uint64(pid)*1000)
+		e = trace.Event{PID: pid}
+		tb.Fill(&e)
+		tb.OnExit(&trace.Event{PID: pid})
+	}
+}
