@@ -327,6 +327,7 @@ func newLakeExportCmd() *cobra.Command {
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			if outPath != "" && outPath != "-" {
+				q.Progress = true // stdout is free of the bar: it goes to stderr, on a terminal only
 				file, err := os.Create(outPath)
 				if err != nil {
 					return err
