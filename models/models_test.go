@@ -133,6 +133,9 @@ func TestProfileLearnsWildcards(t *testing.T) {
 		add(features.CatDNS, fmt.Sprintf("x%dq.cdn.example.com", i*31))
 		add(features.CatNetDst, fmt.Sprintf("10.1.2.%d:443", i%250))
 		add(features.CatExe, "/usr/bin/python3")
+		for nr := 0; nr < 16; nr++ { // many digit-shaped values, but recurring
+			add(features.CatSyscall, fmt.Sprint(nr))
+		}
 		w.Items = sortItems(w.Items)
 		tr.Add(w)
 	}
@@ -155,6 +158,8 @@ func TestProfileLearnsWildcards(t *testing.T) {
 		{features.CatNetDst, "10.1.2.77:4444", false, ""},
 		{features.CatExe, "/usr/bin/python3", true, "/usr/bin/python3"},
 		{features.CatExe, "/tmp/x", false, ""},
+		{features.CatSyscall, "7", true, "7"},
+		{features.CatSyscall, "59", false, ""},
 	}
 	for _, c := range cases {
 		known, pat := m.Profile(c.c).Lookup(c.v)

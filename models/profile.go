@@ -45,12 +45,15 @@ type Profile struct {
 type PNode struct {
 	Kids     map[string]*PNode `json:"k,omitempty"`
 	Patterns []*PatKid         `json:"p,omitempty"`
-	// Windows in which an item ended here; Count of occurrences.
+	// Windows in which an item ended here; Count of occurrences; Visits
+	// counts windows in which any item passed through.
 	Windows int64 `json:"w,omitempty"`
+	Visits  int64 `json:"v,omitempty"`
 	Count   int64 `json:"c,omitempty"`
 	First   int64 `json:"f,omitempty"`
 
-	last int64 // training window seq last counted
+	last      int64 // training window seq last counted
+	lastVisit int64
 }
 
 // PatKid is a learned wildcard position: Any matches every segment, else the
@@ -193,6 +196,10 @@ func (p *Profile) observe(v string, count, first int64) bool {
 	segs := Segments(p.Cat, v)
 	n := p.Root
 	for _, s := range segs {
+		if n.lastVisit != p.seq {
+			n.lastVisit = p.seq
+			n.Visits++
+		}
 		k := n.child(s)
 		if k == nil {
 			if n.Kids == nil {
@@ -200,7 +207,9 @@ func (p *Profile) observe(v string, count, first int64) bool {
 			}
 			k = &PNode{}
 			n.Kids[s] = k
-			if l := len(n.Kids); l >= collapseGroup && (l&(l-1) == 0 || l >= maxKids) {
+			// Values seen in one window only mean something once the
+			// position itself has been seen in several.
+			if len(n.Kids) >= collapseGroup && n.Visits >= collapseGroup {
 				n.collapse()
 				k = n.child(s) // may have moved into a pattern
 			}
@@ -319,11 +328,13 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 
 func merge(dst, src *PNode) {
 	dst.Windows += src.Windows
+	dst.Visits += src.Visits
 	dst.Count += src.Count
 	if src.First != 0 && (dst.First == 0 || src.First < dst.First) {
 		dst.First = src.First
 	}
 	dst.last = max(dst.last, src.last)
+	dst.lastVisit = max(dst.lastVisit, src.lastVisit)
 	segs := make([]string, 0, len(src.Kids))
 	for seg := range src.Kids {
 		segs = append(segs, seg)
@@ -355,7 +366,7 @@ func merge(dst, src *PNode) {
 			merge(d, p.Node)
 		}
 	}
-	if l := len(dst.Kids); l >= collapseGroup {
+	if len(dst.Kids) >= collapseGroup && dst.Visits >= collapseGroup {
 		dst.collapse()
 	}
 }
