@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/escape"
@@ -197,7 +198,7 @@ func needsEscape(s string) bool {
 		return true
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 {
+		if !unicode.IsPrint(r) {
 			return true
 		}
 	}

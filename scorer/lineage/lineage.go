@@ -60,6 +60,9 @@ func New(max int) *Table {
 	return &Table{max: max, byUUID: map[string]*Proc{}, byPID: map[int32]*Proc{}}
 }
 
+// Get returns the process with uuid, or nil.
+func (t *Table) Get(uuid string) *Proc { return t.byUUID[uuid] }
+
 // Len is the number of processes held.
 func (t *Table) Len() int { return len(t.byUUID) + len(t.byPID) }
 

@@ -1,0 +1,5 @@
+package scorer
+
+import "slices"
+
+func sortStrings(s []string) { slices.Sort(s) }
