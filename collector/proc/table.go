@@ -35,7 +35,8 @@ type Config struct {
 	BootID string
 	// ProcRoot is procfs (default /proc).
 	ProcRoot string
-	// MaxProcs bounds the processes remembered (default 65536).
+	// MaxProcs bounds the processes remembered (default 32768; an entry
+	// with its bounded argv is at most about 1.5 KiB).
 	MaxProcs int
 	// ExitGrace is how long an exited process stays (default 30s).
 	ExitGrace time.Duration
@@ -71,7 +72,7 @@ func (c *Config) defaults() {
 		c.BootID = id
 	}
 	if c.MaxProcs <= 0 {
-		c.MaxProcs = 65536
+		c.MaxProcs = 32768
 	}
 	if c.ExitGrace <= 0 {
 		c.ExitGrace = 30 * time.Second
@@ -125,6 +126,9 @@ type exeInfo struct {
 type entry struct {
 	Process
 	exe *exeInfo
+	// reuseCheck is when Fill last looked in /proc for a new process under
+	// this exited entry's pid (ns).
+	reuseCheck int64
 }
 
 // exitRec queues exited processes for eviction in exit order.
@@ -149,6 +153,7 @@ type Stats struct {
 	EvictedExited uint64
 	EvictedLive   uint64 // live entries pushed out by MaxProcs
 	Reconciled    uint64 // live entries found dead by the /proc check
+	Reused        uint64 // exited entries replaced by a new process with the same pid seen without its fork
 	Hashes        uint64 // executables hashed
 	HashHits      uint64 // hash requests answered from cache or an in-flight hash
 	HashQueued    uint64
@@ -160,7 +165,7 @@ type Stats struct {
 
 type counters struct {
 	seeded, forks, execs, execFailures, exits, misses, procReads, approximate,
-	evictedExited, evictedLive, reconciled, hashes, hashHits, hashQueued,
+	evictedExited, evictedLive, reconciled, reused, hashes, hashHits, hashQueued,
 	hashDropped, hashFailures, hashTooLarge atomic.Uint64
 }
 
@@ -523,6 +528,9 @@ func (t *Table) Fill(e *trace.Event) {
 		return
 	}
 	t.mu.Lock()
+	if en := t.procs[e.PID]; en != nil && en.Exited && e.Kind != trace.KindExit {
+		t.checkReuseLocked(en)
+	}
 	en := t.lookupLocked(e.PID, e.Time, true)
 	e.ProcUUID = en.UUID
 	e.ParentUUID = en.ParentUUID
@@ -539,6 +547,31 @@ func (t *Table) Fill(e *trace.Event) {
 		e.Cwd = en.Cwd
 	}
 	t.mu.Unlock()
+}
+
+// reuseCheckEvery bounds how often late events of one exited process make
+// Fill look in /proc.
+const reuseCheckEvery = int64(100 * time.Millisecond)
+
+// checkReuseLocked handles an event for a pid whose entry has exited. It is
+// either a late event of the exited process or the first event of a new one
+// whose fork event was lost; /proc tells which. A new process drops the
+// exited entry so the lookup that follows reads the new one.
+func (t *Table) checkReuseLocked(en *entry) {
+	now := t.now().UnixNano()
+	if now-en.reuseCheck < reuseCheckEvery {
+		return
+	}
+	en.reuseCheck = now
+	pid := en.PID
+	t.mu.Unlock()
+	si, err := readStat(t.cfg.ProcRoot, pid)
+	t.mu.Lock()
+	if err != nil || si.startTicks == en.StartTicks || t.procs[pid] != en {
+		return // no new process (yet), or someone already replaced it
+	}
+	delete(t.procs, pid)
+	t.c.reused.Add(1)
 }
 
 // Get returns the process pid as the table knows it (without reading /proc).
@@ -611,6 +644,7 @@ func (t *Table) Stats() Stats {
 		EvictedExited: t.c.evictedExited.Load(),
 		EvictedLive:   t.c.evictedLive.Load(),
 		Reconciled:    t.c.reconciled.Load(),
+		Reused:        t.c.reused.Load(),
 		Hashes:        t.c.hashes.Load(),
 		HashHits:      t.c.hashHits.Load(),
 		HashQueued:    t.c.hashQueued.Load(),

@@ -224,7 +224,7 @@ func TestForkExecExitRealProcess(t *testing.T) {
 	now := time.Now()
 	tb.now = func() time.Time { return now }
 	tb.OnExit(&trace.Event{Kind: trace.KindExit, PID: child, TID: child, Ret: 9, Time: now.UnixNano()})
-	late := trace.Event{PID: child}
+	late := trace.Event{PID: child, Kind: trace.KindOpen} // a late event of the dead process
 	tb.Fill(&late)
 	if late.ProcUUID != c.UUID {
 		t.Errorf("event after exit got uuid %s, want %s", late.ProcUUID, c.UUID)
@@ -309,14 +309,19 @@ func TestPIDReuseGivesNewUUID(t *testing.T) {
 	if b == nil {
 		t.Skip("could not get the pid reused (busy machine)")
 	}
-	// An event of the new process before its fork event: the exited entry
-	// of the old one must not be taken for it.
-	tb.OnExec(&trace.Event{PID: int32(pid), Path: sleep, Argv: []string{"sleep", "30"}})
-	var e trace.Event
-	e.PID = int32(pid)
+	// An event of the new process whose fork event was lost: the exited
+	// entry of the old one must not be taken for it.
+	e := trace.Event{PID: int32(pid), Kind: trace.KindOpen}
 	tb.Fill(&e)
 	if e.ProcUUID == first.UUID || e.ProcUUID == "" {
 		t.Fatalf("reused pid %d kept uuid %s", pid, first.UUID)
+	}
+	if st := tb.Stats(); st.Reused != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	tb.OnExec(&trace.Event{PID: int32(pid), Path: sleep, Argv: []string{"sleep", "30"}})
+	if p, _ := tb.Get(int32(pid)); p.UUID != e.ProcUUID {
+		t.Errorf("exec changed the uuid %s -> %s", e.ProcUUID, p.UUID)
 	}
 	fresh := newTestTable(t, Config{ReconcileEvery: -1})
 	var f trace.Event
