@@ -408,3 +408,8 @@ func demux(r io.Reader, w *bytes.Buffer) error {
 		}
 	}
 }
+
+// Signal sends a signal (e.g. "SIGUSR1") to a container's first process.
+func (c *Client) Signal(ctx context.Context, id, signal string) error {
+	return c.call(ctx, http.MethodPost, "/containers/"+id+"/kill", url.Values{"signal": {signal}}, nil, nil)
+}

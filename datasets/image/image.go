@@ -87,7 +87,7 @@ func findOrBuildVsim(ctx context.Context, dir string) (string, error) {
 	if root, ok := moduleRoot(); ok {
 		if _, err := exec.LookPath("go"); err == nil {
 			out := filepath.Join(dir, "vsim")
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./datasets/cmd/vsim")
+			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "./datasets/cmd/vsim")
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod")
 			if b, err := cmd.CombinedOutput(); err != nil {

@@ -22,6 +22,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/collector/container"
+	"github.com/vigilsec/vigil/collector/proc"
 	"github.com/vigilsec/vigil/datasets/dockerapi"
 	"github.com/vigilsec/vigil/datasets/image"
 	"github.com/vigilsec/vigil/datasets/label"
@@ -81,17 +85,21 @@ type Result struct {
 }
 
 type run struct {
-	cfg    Config
-	s      *scenario.Scenario
-	log    *slog.Logger
-	lbl    *label.Run
-	rng    *rand.Rand
-	ids    map[string]string // container name -> id
-	short  string
-	mu     sync.Mutex
-	notes  []string
-	infra  string
-	window struct {
+	cfg   Config
+	s     *scenario.Scenario
+	log   *slog.Logger
+	lbl   *label.Run
+	rng   *rand.Rand
+	ids   map[string]string // container name -> id
+	short string
+	mu    sync.Mutex
+	notes []string
+	infra string
+	// cgroups are ids of the run's containers' cgroups, for events that
+	// arrive before the resolver has named the container.
+	cgroups     map[uint64]bool
+	cgroupOwner map[uint64]string
+	window      struct {
 		sync.Mutex
 		from, to time.Time
 		cid      string
@@ -110,12 +118,14 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	}
 	runID := newRunID(s.Name)
 	r := &run{
-		cfg:   cfg,
-		s:     s,
-		log:   log.With(logkey.Scenario, s.Name, "run", runID),
-		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), fnv64(s.Name))),
-		ids:   map[string]string{},
-		short: runID[len(runID)-6:],
+		cfg:         cfg,
+		s:           s,
+		log:         log.With(logkey.Scenario, s.Name, "run", runID),
+		rng:         rand.New(rand.NewPCG(uint64(cfg.Seed), fnv64(s.Name))),
+		ids:         map[string]string{},
+		cgroups:     map[uint64]bool{},
+		cgroupOwner: map[uint64]string{},
+		short:       runID[len(runID)-6:],
 	}
 	r.lbl = &label.Run{
 		Source: label.SourceScenario, Scenario: s.Name, Kind: string(s.Kind), RunID: runID, Seed: cfg.Seed,
@@ -166,7 +176,10 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	if err := r.start(ctx); err != nil {
 		return nil, err
 	}
-	end := r.lbl.Start.Add(cfg.Duration)
+	// The workload's clock starts once every container runs: start-up time
+	// must not eat into the attack's place in the run.
+	t0 := time.Now()
+	end := t0.Add(cfg.Duration)
 	jobsCtx, stopJobs := context.WithDeadline(ctx, end)
 	defer stopJobs()
 	var jobs sync.WaitGroup
@@ -177,7 +190,7 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		if at == 0 {
 			at = 0.3 + 0.3*r.rng.Float64()
 		}
-		if err := sleepUntil(ctx, r.lbl.Start.Add(time.Duration(at*float64(cfg.Duration)))); err != nil {
+		if err := sleepUntil(ctx, t0.Add(time.Duration(at*float64(cfg.Duration)))); err != nil {
 			return nil, err
 		}
 		if err := r.attack(ctx); err != nil {
@@ -231,11 +244,11 @@ func (r *run) note(format string, args ...any) {
 
 // ours reports whether e comes from one of this run's containers.
 func (r *run) ours(e *trace.Event) bool {
-	if e.ContainerID == "" {
-		return false
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if e.ContainerID == "" {
+		return e.CgroupID != 0 && r.cgroups[e.CgroupID]
+	}
 	for _, id := range r.ids {
 		if strings.HasPrefix(id, e.ContainerID) {
 			return true
@@ -249,7 +262,17 @@ func (r *run) keep(e *trace.Event) {
 	w := &r.window
 	w.Lock()
 	defer w.Unlock()
-	if w.cid == "" || !strings.HasPrefix(w.cid, e.ContainerID) || w.from.IsZero() {
+	if w.cid == "" || w.from.IsZero() {
+		return
+	}
+	if e.ContainerID == "" {
+		r.mu.Lock()
+		ok := e.CgroupID != 0 && r.cgroups[e.CgroupID] && r.cgroupOwner[e.CgroupID] == w.cid
+		r.mu.Unlock()
+		if !ok {
+			return
+		}
+	} else if !strings.HasPrefix(w.cid, e.ContainerID) {
 		return
 	}
 	t := time.Unix(0, e.Time)
@@ -286,7 +309,7 @@ func (r *run) start(ctx context.Context) error {
 	// on 127.0.0.1 so every lookup stays inside.
 	infraName := "~internal~ecs~pause"
 	id, err := dc.CreateContainer(ctx, r.containerName(scenario.InfraContainer), &dockerapi.ContainerConfig{
-		Image: r.cfg.Image, Cmd: []string{"/usr/local/bin/vsim", "pause", "-for", lifetime},
+		Image: r.cfg.Image, Cmd: gate("/usr/local/bin/vsim", "pause", "-for", lifetime),
 		Env: []string{"VIGIL_SEED=" + r.seedFor(scenario.InfraContainer)}, Labels: r.labels(infraName, "infra"),
 		Hostname: "task-" + r.short, StopTimeout: &stop,
 		HostConfig: dockerapi.HostConfig{NetworkMode: "none", DNS: []string{"127.0.0.1"}, PidsLimit: &pids, Memory: 256 << 20},
@@ -312,7 +335,7 @@ func (r *run) start(ctx context.Context) error {
 			env = append(env, k+"="+c.Env[k])
 		}
 		cfg := &dockerapi.ContainerConfig{
-			Image: r.cfg.Image, Cmd: c.Command, Env: env, User: c.User, WorkingDir: c.Workdir,
+			Image: r.cfg.Image, Cmd: gate(c.Command...), Env: env, User: c.User, WorkingDir: c.Workdir,
 			Labels: r.labels(c.Name, "workload"), StopTimeout: &stop,
 			HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.infra, CapAdd: c.CapAdd, PidsLimit: &pids, Memory: 512 << 20},
 		}
@@ -344,16 +367,16 @@ func (r *run) start(ctx context.Context) error {
 		}
 		r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: c.Name, ID: id, Image: r.cfg.Image, Role: "workload"})
 	}
+	if err := r.release(ctx, id, 0); err != nil {
+		return fmt.Errorf("infra container: %w", err)
+	}
 	for i, c := range r.s.Containers {
 		if err := dc.StartContainer(ctx, r.ids[c.Name]); err != nil {
 			return fmt.Errorf("starting container %s: %w", c.Name, err)
 		}
-		if st, err := dc.InspectContainer(ctx, r.ids[c.Name]); err == nil {
-			r.lbl.Containers[i+1].PID = st.State.Pid
+		if err := r.release(ctx, r.ids[c.Name], i+1); err != nil {
+			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
-	}
-	if st, err := dc.InspectContainer(ctx, r.infra); err == nil {
-		r.lbl.Containers[0].PID = st.State.Pid
 	}
 	for _, st := range r.s.Infra {
 		if _, err := r.exec(ctx, r.infra, st, true); err != nil {
@@ -375,6 +398,71 @@ func (r *run) start(ctx context.Context) error {
 	return nil
 }
 
+// gate wraps a container's command in vsim's start gate; see release.
+func gate(argv ...string) []string {
+	return append([]string{"/usr/local/bin/vsim", "await", "-timeout", "30s", "--"}, argv...)
+}
+
+// release lets a started container's command run. The command waits in
+// vsim's start gate until the capture has attributed the container's cgroup,
+// so even its first events carry the container and the ECS task.
+func (r *run) release(ctx context.Context, id string, idx int) error {
+	st, err := r.cfg.Docker.InspectContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	pid := st.State.Pid
+	r.lbl.Containers[idx].PID = pid
+	r.learnCgroups(id, pid)
+	if a, ok := r.cfg.Source.(attributor); ok {
+		deadline := time.Now().Add(5 * time.Second)
+		for !a.Attributed(pid) {
+			if time.Now().After(deadline) {
+				r.note("container %.12s not attributed after 5s; its first events may lack the container", id)
+				break
+			}
+			if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
+				return err
+			}
+		}
+	}
+	return r.cfg.Docker.Signal(ctx, id, "SIGUSR1")
+}
+
+// attributor is what a Source may offer to say a process's container is known.
+type attributor interface {
+	Attributed(pid int) bool
+}
+
+// keyer is what a Source may offer to map a PID to its cgroup ids.
+type keyer interface {
+	KeyForPID(pid int) (container.Key, error)
+}
+
+// learnCgroups remembers the cgroup ids of a container's first process. An id
+// the runner's own process shares (a hybrid host's cgroup v2 root) says
+// nothing about containers and is left out.
+func (r *run) learnCgroups(cid string, pid int) {
+	k, ok := r.cfg.Source.(keyer)
+	if !ok || pid <= 0 {
+		return
+	}
+	key, err := k.KeyForPID(pid)
+	if err != nil {
+		r.log.Debug("cgroup of container", logkey.Container, cid, logkey.Err, err)
+		return
+	}
+	self, _ := k.KeyForPID(os.Getpid())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range []uint64{key.V2, key.V1} {
+		if id != 0 && id != self.V2 && id != self.V1 {
+			r.cgroups[id] = true
+			r.cgroupOwner[id] = cid
+		}
+	}
+}
+
 func (r *run) setID(name, id string) {
 	r.mu.Lock()
 	r.ids[name] = id
@@ -388,6 +476,7 @@ func (r *run) containerName(c string) string {
 type execResult struct {
 	pid     int
 	started time.Time
+	uuid    string
 	code    int
 	out     string
 }
@@ -399,7 +488,13 @@ func (r *run) exec(ctx context.Context, container string, st scenario.Step, deta
 	if err != nil {
 		return execResult{}, err
 	}
-	res := execResult{pid: e.Pid, started: procStart(e.Pid, e.Started)}
+	res := execResult{pid: e.Pid, started: e.Started.UTC()}
+	if ticks, ok := procStartTicks(e.Pid); ok {
+		res.started = bootTime().Add(time.Duration(ticks) * tickNS).UTC()
+		if r.cfg.BootID != "" {
+			res.uuid = proc.ProcessUUID(r.cfg.BootID, int32(e.Pid), ticks)
+		}
+	}
 	if detach || st.Detach {
 		return res, nil
 	}
@@ -465,7 +560,7 @@ func (r *run) attack(ctx context.Context) error {
 	r.lbl.Attack = la
 	for i, st := range a.Setup {
 		res, err := r.exec(ctx, cid, st, false)
-		la.Processes = append(la.Processes, label.Process{Step: i, Role: "setup", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code})
+		la.Processes = append(la.Processes, label.Process{Step: i, Role: "setup", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code, UUID: res.uuid})
 		if err != nil {
 			return fmt.Errorf("attack setup: %w", err)
 		}
@@ -480,7 +575,7 @@ func (r *run) attack(ctx context.Context) error {
 	r.log.Info("attack started", "attack", a.ID, logkey.Container, a.Container)
 	for i, st := range a.Steps {
 		res, err := r.exec(ctx, cid, st, false)
-		la.Processes = append(la.Processes, label.Process{Step: i, Role: "attack", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code})
+		la.Processes = append(la.Processes, label.Process{Step: i, Role: "attack", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code, UUID: res.uuid})
 		if err != nil {
 			return fmt.Errorf("attack: %w", err)
 		}
@@ -514,21 +609,28 @@ func (r *run) stop(ctx context.Context) {
 	}
 }
 
-// resolveUUIDs fills in the collector's uuid of every labelled process from
-// the captured events: the first event of that host PID at or after the
-// step started.
+// resolveUUIDs checks every labelled process against the captured events:
+// a uuid computed from /proc must be the one the collector gave the PID; a
+// process that exited before /proc was read gets the uuid of the first
+// event of its PID at or after the step started.
 func (r *run) resolveUUIDs(events []trace.Event) {
 	a := r.lbl.Attack
 	for i := range a.Processes {
 		p := &a.Processes[i]
+		var seen string
 		for j := range events {
 			e := &events[j]
 			if int(e.PID) == p.PID && e.ProcUUID != "" && e.Time >= p.StartTime.Add(-time.Second).UnixNano() {
-				p.UUID = e.ProcUUID
+				seen = e.ProcUUID
 				break
 			}
 		}
-		if p.UUID == "" && p.Role == "attack" {
+		switch {
+		case p.UUID == "" && seen != "":
+			p.UUID = seen
+		case p.UUID != "" && seen != "" && seen != p.UUID:
+			r.note("attack step %d (pid %d): uuid from /proc %s, in the trace %s", p.Step, p.PID, p.UUID, seen)
+		case p.UUID == "" && p.Role == "attack":
 			r.note("attack step %d (pid %d): no captured event, uuid unknown", p.Step, p.PID)
 		}
 	}
@@ -559,51 +661,43 @@ func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
 	return errors.Join(errs...)
 }
 
-// procStart reads a process's start time from /proc (host view), falling
-// back to when the exec was started.
-func procStart(pid int, fallback time.Time) time.Time {
+// procStartTicks reads a process's start time, in clock ticks since boot,
+// from /proc: with the PID and the boot id it makes the collector's process
+// uuid. A process that already exited has none.
+func procStartTicks(pid int) (uint64, bool) {
 	if pid <= 0 {
-		return fallback.UTC()
+		return 0, false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return fallback.UTC()
+		return 0, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return fallback.UTC()
+		return 0, false
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return fallback.UTC()
+		return 0, false
 	}
 	ticks, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return fallback.UTC()
-	}
-	bt := bootTime()
-	if bt.IsZero() {
-		return fallback.UTC()
-	}
-	// USER_HZ is 100 on every Linux ABI Vigil runs on.
-	return bt.Add(time.Duration(ticks) * 10 * time.Millisecond).UTC()
+	return ticks, err == nil
 }
 
+// tickNS is one USER_HZ clock tick, 100 Hz on every Linux ABI Vigil runs on.
+const tickNS = 10 * time.Millisecond
+
+// bootTimeOnce is the wall-clock time of boot, from CLOCK_BOOTTIME, which is
+// what /proc/<pid>/stat start times count from (btime in /proc/stat has only
+// whole seconds).
 var bootTimeOnce = sync.OnceValue(func() time.Time {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
+	var ts unix.Timespec
+	now := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return time.Time{}
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "btime "); ok {
-			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err == nil {
-				return time.Unix(s, 0)
-			}
-		}
-	}
-	return time.Time{}
+	return now.Add(-time.Duration(ts.Nano()))
 })
 
 func bootTime() time.Time { return bootTimeOnce() }

@@ -10,7 +10,6 @@ package scenario
 
 import (
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -142,18 +141,20 @@ type Step struct {
 	Line   int  `yaml:"-"`
 }
 
-// Expect matches events of the trace. Empty fields match anything; Comm, Exe,
-// Path and DNS are path.Match globs.
+// Expect matches events of the trace. Empty fields match anything; Comm,
+// Argv, Exe, Path and DNS are globs (* is any run of characters, / included).
 type Expect struct {
 	// Container is set for scenario-level expectations only.
 	Container string     `yaml:"container"`
 	Kind      trace.Kind `yaml:"kind"`
 	Comm      string     `yaml:"comm"`
-	Exe       string     `yaml:"exe"`
-	Path      string     `yaml:"path"`
-	DNS       string     `yaml:"dns"`
-	DstAddr   string     `yaml:"dst_addr"`
-	DstPort   uint16     `yaml:"dst_port"`
+	// Argv matches the arguments joined by spaces ("nc *").
+	Argv    string `yaml:"argv"`
+	Exe     string `yaml:"exe"`
+	Path    string `yaml:"path"`
+	DNS     string `yaml:"dns"`
+	DstAddr string `yaml:"dst_addr"`
+	DstPort uint16 `yaml:"dst_port"`
 	// Result is "ok", "failed" or empty for either.
 	Result string `yaml:"result"`
 	// Min is how many matching events are needed (default 1).
@@ -167,6 +168,9 @@ func (x *Expect) Matches(e *trace.Event) bool {
 		return false
 	}
 	if !globMatch(x.Comm, e.Comm) || !globMatch(x.Exe, e.ExePath) || !globMatch(x.DNS, e.DNSName) {
+		return false
+	}
+	if x.Argv != "" && !globMatch(x.Argv, strings.Join(e.Argv, " ")) {
 		return false
 	}
 	if x.Path != "" && !globMatch(x.Path, e.Path) && !globMatch(x.Path, e.NewPath) {
@@ -196,6 +200,7 @@ func (x *Expect) String() string {
 		}
 	}
 	add("comm", x.Comm)
+	add("argv", x.Argv)
 	add("exe", x.Exe)
 	add("path", x.Path)
 	add("dns", x.DNS)
@@ -207,12 +212,36 @@ func (x *Expect) String() string {
 	return b.String()
 }
 
+// globMatch matches s against a pattern where * stands for any run of
+// characters, "/" included (paths and argv are matched whole), and ? for
+// one character. An empty pattern matches anything.
 func globMatch(pattern, s string) bool {
 	if pattern == "" {
 		return true
 	}
-	ok, err := path.Match(pattern, s)
-	return err == nil && ok
+	// Iterative wildcard matching with one backtrack point: linear in
+	// practice, no recursion on attacker-controlled input.
+	p, i, star, mark := 0, 0, -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // Command is argv. In YAML it is either a list (argv as written) or a string,

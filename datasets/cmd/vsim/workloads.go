@@ -623,17 +623,18 @@ func runCron(args []string) error {
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		f := strings.SplitN(l, " ", 3)
-		if len(f) != 3 || f[0] != "@every" {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "@every" {
 			return fmt.Errorf("%s:%d: want '@every DURATION command'", *tab, i+1)
 		}
 		d, err := time.ParseDuration(f[1])
 		if err != nil || d < 100*time.Millisecond {
 			return fmt.Errorf("%s:%d: bad interval %q", *tab, i+1, f[1])
 		}
-		// First run after a random part of the interval, as hosts booted at
+		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(l, "@every")), f[1]))
+		// First run within the first half interval, as hosts booted at
 		// different times would.
-		jobs = append(jobs, &cronJob{every: d, cmd: f[2], next: time.Now().Add(time.Duration(r.Float64() * float64(d)))})
+		jobs = append(jobs, &cronJob{every: d, cmd: rest, next: time.Now().Add(time.Duration(r.Float64() * float64(d) / 2))})
 	}
 	if len(jobs) == 0 {
 		return fmt.Errorf("%s: no jobs", *tab)

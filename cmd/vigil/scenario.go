@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/datasets"
+	"github.com/vigilsec/vigil/datasets/dockerapi"
+	"github.com/vigilsec/vigil/datasets/image"
+	"github.com/vigilsec/vigil/datasets/runner"
+	"github.com/vigilsec/vigil/datasets/scenario"
+	"github.com/vigilsec/vigil/internal/escape"
+	"github.com/vigilsec/vigil/trace/lake"
+)
+
+func init() { subcommands = append(subcommands, newScenarioCmd) }
+
+func newScenarioCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scenario",
+		Short: "Labelled benign workloads and attacks, run in real containers and captured",
+	}
+	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioCleanCmd())
+	return cmd
+}
+
+// loadLibrary is the built-in library plus scenario files given with --file.
+func loadLibrary(files []string) (*scenario.Library, error) {
+	lib, err := datasets.Library()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := scenario.Parse(f, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := lib.Add(s); err != nil {
+			return nil, err
+		}
+	}
+	return lib, nil
+}
+
+func newScenarioListCmd() *cobra.Command {
+	var files []string
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List scenarios: name, kind, expected findings",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lib, err := loadLibrary(files)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tBASE\tEXPECTED FINDINGS")
+			for _, n := range lib.Names() {
+				s, _ := lib.Get(n)
+				if kind != "" && string(s.Kind) != kind {
+					continue
+				}
+				var f []string
+				if s.Attack != nil {
+					f = s.Attack.Findings
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Kind, orDash(s.Base), orDash(strings.Join(f, ", ")))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringArrayVar(&files, "file", nil, "also load this scenario file (repeatable)")
+	cmd.Flags().StringVar(&kind, "kind", "", "only benign, attack or anomaly")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newScenarioRunCmd() *cobra.Command {
+	var (
+		files     []string
+		out       string
+		seed      int64
+		duration  time.Duration
+		noCapture bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run NAME...",
+		Short: "Run scenarios in Docker, capture them into the lake and write their labels",
+		Long: `Run each named scenario in turn: build the scenario image (cached by content),
+start the task's containers on a network namespace with loopback only, run the
+benign activity and the attack, capture with the collector, stop and remove
+everything, and write a label next to the traces (labels/scenario/<run>.json).
+The same --seed gives the same timing, data and choices.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			lib, err := loadLibrary(files)
+			if err != nil {
+				return err
+			}
+			var todo []*scenario.Scenario
+			for _, n := range args {
+				s, err := lib.Resolve(n)
+				if err != nil {
+					return err
+				}
+				todo = append(todo, s)
+			}
+			dc, err := dockerapi.New()
+			if err != nil {
+				return err
+			}
+			if err := dc.Ping(ctx); err != nil {
+				return fmt.Errorf("docker engine: %w", err)
+			}
+			ref, err := image.Build(ctx, dc, image.Options{})
+			if err != nil {
+				return err
+			}
+			l, err := lake.Open(ctx, out)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			host, _ := os.Hostname()
+			var src runner.Source
+			if !noCapture {
+				c, err := runner.NewCollector(ctx, slog.Default())
+				if err != nil {
+					return fmt.Errorf("%w (vigil scenario run needs root and BPF; --no-capture runs without traces)", err)
+				}
+				defer c.Close()
+				src = c
+			}
+			w, err := l.NewWriter(lake.WriterConfig{Host: host})
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			for _, s := range todo {
+				cfg := runner.Config{Docker: dc, Image: ref, Seed: seed, Duration: duration, Source: src,
+					Sink: w.Write, Labels: l.Store(), Host: host, BootID: bootID()}
+				res, err := runner.Run(ctx, cfg, s)
+				if err != nil {
+					return fmt.Errorf("scenario %s: %w", s.Name, err)
+				}
+				if err := w.Flush(); err != nil {
+					return fmt.Errorf("writing traces: %w", err)
+				}
+				lb := res.Label
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\trun %s\t%d events\tlabel %s\n", s.Name, lb.RunID, res.Captured, lb.Key())
+				for _, n := range lb.Notes {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  note: %s\n", escape.String(n))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&files, "file", nil, "also load this scenario file (repeatable)")
+	cmd.Flags().StringVar(&out, "out", lake.DefaultRoot, "trace lake root (directory or s3://bucket/prefix)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for timing, data and choices")
+	cmd.Flags().DurationVar(&duration, "duration", 2*time.Minute, "how long each scenario runs (hours are fine for baselines)")
+	cmd.Flags().BoolVar(&noCapture, "no-capture", false, "run without the collector (labels get PIDs, no uuids, no traces)")
+	return cmd
+}
+
+func newScenarioCleanCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "clean",
+		Short: "Remove containers left by scenario runs that were killed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dc, err := dockerapi.New()
+			if err != nil {
+				return err
+			}
+			return runner.Cleanup(context.Background(), dc, "")
+		},
+	}
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,122 @@
+package runner
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/datasets/label"
+	"github.com/vigilsec/vigil/datasets/scenario"
+	"github.com/vigilsec/vigil/trace"
+)
+
+// Check holds a run's trace against its scenario and label, and returns what
+// does not line up:
+//   - every attack expectation is met by events of the attacking process
+//     tree (the labelled attack processes and their descendants), inside the
+//     attack window, in the attack container;
+//   - every labelled attack process started inside the attack window and its
+//     uuid is the one the trace gives its PID;
+//   - every scenario expectation is met by events of its container during
+//     the run.
+//
+// events are the run's events in any order.
+func Check(s *scenario.Scenario, lbl *label.Run, events []trace.Event) []string {
+	var problems []string
+	evs := slices.Clone(events)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time < evs[j].Time })
+
+	byName := map[string]string{}
+	for _, c := range lbl.Containers {
+		byName[c.Name] = c.ID
+	}
+	inContainer := func(e *trace.Event, id string) bool {
+		return e.ContainerID != "" && strings.HasPrefix(id, e.ContainerID)
+	}
+	runFrom, runTo := lbl.Start.UnixNano(), lbl.End.Add(time.Second).UnixNano()
+	for _, x := range s.Expect {
+		id := byName[x.Container]
+		n := 0
+		for i := range evs {
+			e := &evs[i]
+			if e.Time >= runFrom && e.Time <= runTo && inContainer(e, id) && x.Matches(e) {
+				n++
+			}
+		}
+		if n < max(x.Min, 1) {
+			problems = append(problems, fmt.Sprintf("%s: container %s: want %d event(s) %s, found %d", pos(s, x.Line), x.Container, max(x.Min, 1), x.String(), n))
+		}
+	}
+
+	a := s.Attack
+	if a == nil {
+		return problems
+	}
+	la := lbl.Attack
+	if la == nil {
+		return append(problems, "label has no attack section")
+	}
+	from, to := la.Start.Add(-50*time.Millisecond).UnixNano(), la.End.Add(time.Second).UnixNano()
+	tree := map[string]bool{}
+	for _, p := range la.Processes {
+		if p.Role != "attack" {
+			continue
+		}
+		if p.UUID == "" {
+			problems = append(problems, fmt.Sprintf("attack step %d (pid %d) has no process uuid", p.Step, p.PID))
+			continue
+		}
+		tree[p.UUID] = true
+		if p.StartTime.Before(la.Start.Add(-time.Second)) || p.StartTime.After(la.End) {
+			problems = append(problems, fmt.Sprintf("attack step %d started at %s, outside the attack window %s..%s",
+				p.Step, p.StartTime.Format(time.RFC3339Nano), la.Start.Format(time.RFC3339Nano), la.End.Format(time.RFC3339Nano)))
+		}
+		found := false
+		for i := range evs {
+			e := &evs[i]
+			if int(e.PID) == p.PID && e.Time >= p.StartTime.Add(-time.Second).UnixNano() && e.Time <= to {
+				found = true
+				if e.ProcUUID != p.UUID {
+					problems = append(problems, fmt.Sprintf("attack step %d: pid %d has uuid %s in the trace, %s in the label", p.Step, p.PID, e.ProcUUID, p.UUID))
+				}
+				break
+			}
+		}
+		if !found {
+			problems = append(problems, fmt.Sprintf("attack step %d: no event of pid %d in the attack window", p.Step, p.PID))
+		}
+	}
+	// Descendants: grow the tree until no event adds a process. Forks name
+	// the child in TargetPID but carry the parent's uuid, so follow
+	// ParentUUID of the children's own events.
+	for changed := true; changed; {
+		changed = false
+		for i := range evs {
+			e := &evs[i]
+			if e.ProcUUID != "" && !tree[e.ProcUUID] && tree[e.ParentUUID] && e.Time >= from && e.Time <= to {
+				tree[e.ProcUUID] = true
+				changed = true
+			}
+		}
+	}
+	for _, x := range a.Expect {
+		n := 0
+		for i := range evs {
+			e := &evs[i]
+			if e.Time >= from && e.Time <= to && tree[e.ProcUUID] && inContainer(e, la.ContainerID) && x.Matches(e) {
+				n++
+			}
+		}
+		if n < max(x.Min, 1) {
+			problems = append(problems, fmt.Sprintf("%s: want %d event(s) %s from the attacking processes in the attack window, found %d",
+				pos(s, x.Line), max(x.Min, 1), x.String(), n))
+		}
+	}
+	return problems
+}
+
+func pos(s *scenario.Scenario, line int) string {
+	return fmt.Sprintf("%s:%d", s.File, line)
+}

@@ -1,0 +1,166 @@
+package runner_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/datasets"
+	"github.com/vigilsec/vigil/datasets/dockerapi"
+	"github.com/vigilsec/vigil/datasets/image"
+	"github.com/vigilsec/vigil/datasets/label"
+	"github.com/vigilsec/vigil/datasets/runner"
+	"github.com/vigilsec/vigil/internal/dockertest"
+	"github.com/vigilsec/vigil/trace"
+	"github.com/vigilsec/vigil/trace/lake"
+)
+
+var env struct {
+	once    sync.Once
+	dc      *dockerapi.Client
+	ref     string
+	capture *runner.Capture
+	err     error
+}
+
+// setup builds the scenario image and loads the collector once for all
+// scenarios: both cost seconds.
+func setup(t *testing.T) {
+	t.Helper()
+	dockertest.Require(t)
+	env.once.Do(func() {
+		ctx := context.Background()
+		if env.dc, env.err = dockerapi.New(); env.err != nil {
+			return
+		}
+		if env.ref, env.err = image.Build(ctx, env.dc, image.Options{}); env.err != nil {
+			return
+		}
+		env.capture, env.err = runner.NewCollector(ctx, slog.Default())
+	})
+	if env.err != nil {
+		if strings.Contains(env.err.Error(), "collector") && os.Getenv("VIGIL_REQUIRE_BPF") != "1" {
+			t.Skipf("collector unavailable (set VIGIL_REQUIRE_BPF=1 to fail instead): %v", env.err)
+		}
+		t.Fatal(env.err)
+	}
+}
+
+func bootID(t *testing.T) string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestScenarios runs a short version of every scenario of the library with
+// the real collector, and checks that the events that define it are in the
+// lake, from the labelled processes, at the labelled time.
+func TestScenarios(t *testing.T) {
+	setup(t)
+	lib, err := datasets.Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	l, err := lake.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w, err := l.NewWriter(lake.WriterConfig{Host: "scenario-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	names := lib.Names()
+	if testing.Short() {
+		names = []string{"web-service", "reverse-shell-nc"}
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			s, err := lib.Resolve(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := runner.Config{Docker: env.dc, Image: env.ref, Seed: 7, Duration: 3 * time.Second,
+				Source: env.capture, Sink: w.Write, Labels: l.Store(), Host: "scenario-test", BootID: bootID(t)}
+			res, err := runner.Run(ctx, cfg, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			lbl := res.Label
+			// The label must be in the lake, as written.
+			got, err := label.List(ctx, l.Store())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stored *label.Run
+			for _, g := range got {
+				if g.RunID == lbl.RunID {
+					stored = g
+				}
+			}
+			if stored == nil {
+				t.Fatalf("label %s not in the lake", lbl.Key())
+			}
+			ids := map[string]bool{}
+			for _, c := range stored.Containers {
+				ids[c.ID] = true
+			}
+			var events []trace.Event
+			err = l.Scan(ctx, lake.Query{From: stored.Start.Add(-time.Second), To: stored.End.Add(2 * time.Second)}, func(e *trace.Event) error {
+				for id := range ids {
+					if e.ContainerID != "" && strings.HasPrefix(id, e.ContainerID) {
+						ev := *e
+						events = append(events, ev)
+						break
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) == 0 {
+				t.Fatalf("no events of the run's containers in the lake (%d captured)", res.Captured)
+			}
+			for _, e := range events {
+				if e.TaskARN != stored.TaskARN || e.Cluster != s.Task.Cluster || e.TaskFamily != s.Task.Family {
+					t.Errorf("event %s of pid %d attributed to task %q/%q/%q, want %q", e.Kind, e.PID, e.Cluster, e.TaskFamily, e.TaskARN, stored.TaskARN)
+					break
+				}
+			}
+			for _, p := range runner.Check(s, stored, events) {
+				t.Error(p)
+			}
+			if t.Failed() && stored.Attack != nil {
+				t.Logf("label: %+v", stored.Attack)
+				n := 0
+				for _, e := range events {
+					if e.Time >= stored.Attack.Start.UnixNano()-5e7 && e.Time <= stored.Attack.End.UnixNano()+1e9 && strings.HasPrefix(stored.Attack.ContainerID, e.ContainerID) && n < 80 {
+						n++
+						t.Logf("%s pid=%d comm=%q exe=%q argv=%q path=%q new=%q dst=%s:%d dns=%q ret=%d uuid=%.8s parent=%.8s", e.Kind, e.PID, e.Comm, e.ExePath, e.Argv, e.Path, e.NewPath, e.DstAddr, e.DstPort, e.DNSName, e.Ret, e.ProcUUID, e.ParentUUID)
+					}
+				}
+			}
+		})
+	}
+	// Nothing of any run may be left behind.
+	left, err := env.dc.ListContainers(ctx, runner.LabelRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("%d scenario containers left after the runs", len(left))
+	}
+}
