@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/benchutil"
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
 	"github.com/vigilsec/vigil/trace/tracetest"
@@ -31,6 +32,7 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := benchutil.StartCPU()
 	for i := 0; i < b.N; i++ {
 		e := &events[i%len(events)]
 		if i >= len(events) {
@@ -48,7 +50,7 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.StopTimer()
 	st := w.Stats()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cpu.Report(b, float64(b.N), "events")
 	if st.EventsPublished.Load() > 100000 {
 		b.ReportMetric(float64(st.BytesPublished.Load())/float64(st.EventsPublished.Load()), "B/event")
 	}
@@ -80,6 +82,7 @@ func BenchmarkScan(b *testing.B) {
 	const n = 1 << 19
 	l := benchLake(b, n)
 	b.ResetTimer()
+	cpu := benchutil.StartCPU()
 	for i := 0; i < b.N; i++ {
 		var got int
 		if err := l.Scan(context.Background(), lake.Query{}, func(*trace.Event) error { got++; return nil }); err != nil {
@@ -89,7 +92,7 @@ func BenchmarkScan(b *testing.B) {
 			b.Fatalf("scanned %d", got)
 		}
 	}
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cpu.Report(b, float64(n)*float64(b.N), "events")
 }
 
 // BenchmarkReadColumns reads three columns (time, kind, workload) through
@@ -98,6 +101,7 @@ func BenchmarkReadColumns(b *testing.B) {
 	const n = 1 << 19
 	l := benchLake(b, n)
 	b.ResetTimer()
+	cpu := benchutil.StartCPU()
 	for i := 0; i < b.N; i++ {
 		var got int64
 		err := l.ReadColumns(context.Background(), lake.Query{}, []string{"time", "kind", "workload"}, func(_ string, rec arrowRecord) error {
@@ -111,5 +115,5 @@ func BenchmarkReadColumns(b *testing.B) {
 			b.Fatalf("read %d", got)
 		}
 	}
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cpu.Report(b, float64(n)*float64(b.N), "events")
 }

@@ -32,7 +32,22 @@ type FileOptions struct {
 	RowGroupRows int64
 	// Level is the zstd level.
 	Level zstd.Level
+	// DictionaryMaxBytes caps each column's dictionary per row group.
+	DictionaryMaxBytes int64
 }
+
+// skipBounds leaves min/max bounds out of every column but time: readers
+// prune by time only, and computing bounds of string columns costs a large
+// share of the write path.
+var skipBounds = func() []parquet.WriterOption {
+	var opts []parquet.WriterOption
+	for _, path := range parquet.SchemaOf(trace.Event{}).Columns() {
+		if len(path) != 1 || path[0] != "time" {
+			opts = append(opts, parquet.SkipPageBounds(path...))
+		}
+	}
+	return opts
+}()
 
 func (o FileOptions) withDefaults() FileOptions {
 	if o.RowGroupRows <= 0 {
@@ -40,6 +55,9 @@ func (o FileOptions) withDefaults() FileOptions {
 	}
 	if o.Level == 0 {
 		o.Level = zstd.SpeedDefault
+	}
+	if o.DictionaryMaxBytes <= 0 {
+		o.DictionaryMaxBytes = 4 << 20
 	}
 	return o
 }
@@ -56,13 +74,18 @@ type fileWriter struct {
 func newFileWriter(w io.Writer, host string, o FileOptions) *fileWriter {
 	o = o.withDefaults()
 	cw := &countingWriter{w: w}
-	pw := parquet.NewGenericWriter[trace.Event](cw,
+	opts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: o.Level}),
 		parquet.MaxRowsPerRowGroup(o.RowGroupRows),
+		// A column whose values are too varied for a dictionary falls back
+		// to plain encoding instead of growing without bound.
+		parquet.DictionaryMaxBytes(o.DictionaryMaxBytes),
 		parquet.KeyValueMetadata(metaSchemaVersion, strconv.Itoa(trace.SchemaVersion)),
 		parquet.KeyValueMetadata(metaHost, host),
 		parquet.CreatedBy("vigil", "", ""),
-	)
+	}
+	opts = append(opts, skipBounds...)
+	pw := parquet.NewGenericWriter[trace.Event](cw, opts...)
 	return &fileWriter{pw: pw, out: cw}
 }
 

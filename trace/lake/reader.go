@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -263,41 +266,81 @@ func (l *Lake) scanGroup(ctx context.Context, objs []blob.Object, q Query, from,
 
 // cursor walks the matching events of one file, a batch at a time.
 type cursor struct {
-	key     string
-	file    blob.File
-	pf      *parquet.File
-	q       Query
-	from    int64
-	to      int64
-	groups  []int // row groups left to read
-	reader  *parquet.GenericReader[trace.Event]
-	batch   []trace.Event
-	n, pos  int
-	matched int
+	key    string
+	file   blob.File
+	q      Query
+	from   int64
+	to     int64
+	rdr    *file.Reader
+	rr     pqarrow.RecordReader
+	decs   []decoder // one per record column; nil for columns this reader does not know
+	batch  []trace.Event
+	n, pos int
+	done   bool
 }
 
-const readBatch = 1024
+const readBatch = 4096
 
-func (l *Lake) openCursor(ctx context.Context, key string, q Query, from, to int64) (*cursor, error) {
+func (l *Lake) openCursor(ctx context.Context, key string, q Query, from, to int64) (c *cursor, err error) {
 	f, err := l.store.Open(ctx, key)
 	if err != nil {
 		return nil, err
 	}
+	cur := &cursor{key: key, file: f, q: q, from: from, to: to, done: true}
+	c = cur
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: corrupt Parquet data: %v", key, r)
+		}
+		if err != nil {
+			cur.close()
+			c = nil
+		}
+	}()
+	// The footer is validated the same way for every reader (schema
+	// version, columns); row-group statistics prune by time.
 	pf, info, err := openParquet(f, f.Size(), key)
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	c := &cursor{key: key, file: f, pf: pf, q: q, from: from, to: to}
 	if info.TimeMax != 0 && (info.TimeMax < from || info.TimeMin >= to) {
-		return c, nil // nothing in range: no row groups
+		return c, nil
 	}
+	var groups []int
 	for i := range pf.RowGroups() {
 		if lo, hi, ok := rowGroupTimeRange(pf, i); ok && (hi < from || lo >= to) {
 			continue
 		}
-		c.groups = append(c.groups, i)
+		groups = append(groups, i)
 	}
+	if len(groups) == 0 {
+		return c, nil
+	}
+	c.rdr, err = file.NewParquetReader(readSeeker{f: f})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	props := pqarrow.ArrowReadProperties{BatchSize: readBatch}
+	sc := c.rdr.MetaData().Schema
+	for i := 0; i < sc.NumColumns(); i++ {
+		col := sc.Column(i)
+		if col.PhysicalType() == parquet.Types.ByteArray && col.MaxRepetitionLevel() == 0 {
+			props.SetReadDict(i, true) // keep dictionaries: one string per value
+		}
+	}
+	fr, err := pqarrow.NewFileReader(c.rdr, props, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	c.rr, err = fr.GetRecordReader(ctx, nil, groups)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	decs := newDecoders()
+	for _, field := range c.rr.Schema().Fields() {
+		c.decs = append(c.decs, decs[field.Name])
+	}
+	c.done = false
 	return c, nil
 }
 
@@ -325,46 +368,42 @@ func (c *cursor) next() (bool, error) {
 
 func (c *cursor) fill() (err error) {
 	defer func() {
-		// parquet-go panics on some corrupt pages; a bad file must not take
-		// the whole scan down.
+		// A bad file must not take the whole scan down, whatever the
+		// decoder does with it.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s: corrupt Parquet data: %v", c.key, r)
 		}
 	}()
-	if c.batch == nil {
-		c.batch = make([]trace.Event, readBatch)
-	}
 	c.pos, c.n = 0, 0
-	for {
-		if c.reader == nil {
-			if len(c.groups) == 0 {
-				return nil
-			}
-			rg := c.pf.RowGroups()[c.groups[0]]
-			c.groups = c.groups[1:]
-			c.reader = parquet.NewGenericRowGroupReader[trace.Event](rg)
-		}
-		clear(c.batch)
-		n, err := c.reader.Read(c.batch)
-		c.n = n
-		if err == io.EOF || (err == nil && n == 0) {
-			c.reader.Close()
-			c.reader = nil
-			if n > 0 {
-				return nil
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s: reading rows: %w", c.key, err)
+	if c.done || !c.rr.Next() {
+		c.done = true
+		if c.rr != nil && c.rr.Err() != nil && c.rr.Err() != io.EOF {
+			return fmt.Errorf("%s: reading rows: %w", c.key, c.rr.Err())
 		}
 		return nil
 	}
+	rec := c.rr.RecordBatch()
+	n := int(rec.NumRows())
+	if cap(c.batch) < n {
+		c.batch = make([]trace.Event, n)
+	}
+	c.batch = c.batch[:n]
+	clear(c.batch)
+	for j, d := range c.decs {
+		if d != nil {
+			d.decode(c.batch, rec.Column(j))
+		}
+	}
+	c.n = n
+	return nil
 }
 
 func (c *cursor) close() {
-	if c.reader != nil {
-		c.reader.Close()
+	if c.rr != nil {
+		c.rr.Release()
+	}
+	if c.rdr != nil {
+		c.rdr.Close()
 	}
 	c.file.Close()
 }
