@@ -25,6 +25,11 @@ type Config struct {
 	// MaxProcs bounds each stream's process table (default 16384); beyond
 	// it, the longest-idle processes are forgotten.
 	MaxProcs int `json:"max_procs"`
+	// Idle closes a stream's windows once events of other streams are this
+	// far ahead of its last event (default 5 min, at least Window+Lateness):
+	// a container that stopped must not pin its last window, and its
+	// stream is forgotten once its processes have exited.
+	Idle time.Duration `json:"idle"`
 }
 
 // Defaults.
@@ -33,6 +38,7 @@ const (
 	DefaultLateness = 5 * time.Second
 	DefaultNGram    = 4
 	DefaultMaxProcs = 16384
+	DefaultIdle     = 5 * time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -47,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxProcs == 0 {
 		c.MaxProcs = DefaultMaxProcs
+	}
+	if c.Idle == 0 {
+		c.Idle = DefaultIdle
 	}
 	return c
 }
@@ -66,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ngram %d: must be between 1 and %d", c.NGram, MaxNGram)
 	case c.MaxProcs < 16:
 		return fmt.Errorf("max procs %d: must be at least 16", c.MaxProcs)
+	case c.Idle < c.Window+c.Lateness:
+		return fmt.Errorf("idle %s: must be at least window plus lateness (%s)", c.Idle, c.Window+c.Lateness)
 	}
 	return nil
 }
@@ -104,6 +115,8 @@ type Extractor struct {
 
 	streams map[streamKey]*stream
 	last    *stream
+	maxTime int64 // newest event time of any stream
+	swept   int64 // maxTime at the last idle sweep
 	pool    []*agg
 	stats   Stats
 }
@@ -176,6 +189,40 @@ func (x *Extractor) Add(e *trace.Event) {
 	s := x.streamOf(e)
 	a := x.windowFor(s, e.Time)
 	a.add(x, s, e)
+	if e.Time > x.maxTime {
+		x.maxTime = e.Time
+		if x.maxTime-x.swept >= x.win/4 {
+			x.swept = x.maxTime
+			x.sweep(x.maxTime - int64(x.cfg.Idle))
+		}
+	}
+}
+
+// sweep closes the windows of streams whose last event is before idle,
+// and forgets streams that have nothing left: no open window, process or
+// thread.
+func (x *Extractor) sweep(idle int64) {
+	for _, s := range x.sortedStreams() {
+		if s.maxTime >= idle {
+			continue
+		}
+		if s.prev != nil {
+			x.close(s, s.prev)
+			s.prev = nil
+		}
+		if s.cur != nil {
+			x.close(s, s.cur)
+			s.cur = nil
+		}
+		clear(s.threads)
+		s.lastThread = nil
+		if len(s.procs) == 0 {
+			delete(x.streams, s.key)
+			if x.last == s {
+				x.last = nil
+			}
+		}
+	}
 }
 
 // Advance closes every window whose end plus lateness is at or before now
@@ -533,6 +580,12 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 	case trace.KindDNS:
 		if e.DNSName != "" {
 			a.str(CatDNS, e.DNSName, e.Time, pi)
+		}
+	case trace.KindExit:
+		// The process table lives as long as the processes; a thread's exit
+		// (TID != PID) leaves it.
+		if e.TID == e.PID || e.TID == 0 {
+			delete(s.procs, e.ProcUUID)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package features_test
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,16 +37,24 @@ func online(t *testing.T, cfg features.Config, events []trace.Event, each func(x
 // must build identical windows.
 func TestParity(t *testing.T) {
 	events, _ := synth.Generate(synth.Options{Seed: 1, Minutes: 15, Sequence: true, AttackEvery: 4})
-	cfg := features.Config{}
-	offline, st, err := features.Extract(cfg, events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Late != 0 || len(offline) == 0 {
-		t.Fatalf("offline: %d windows, %d late", len(offline), st.Late)
+	check := func(name string, cfg features.Config, mixed []trace.Event, each func(x *features.Extractor, i int)) {
+		t.Helper()
+		offline, st, err := features.Extract(cfg, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Late != 0 || len(offline) < 60 {
+			t.Fatalf("offline: %d windows, %d late", len(offline), st.Late)
+		}
+		if each == nil && reflect.DeepEqual(mixed, events) {
+			t.Fatalf("%s: interleaving did not change the order; the test would prove nothing", name)
+		}
+		got := online(t, cfg, mixed, each)
+		if !reflect.DeepEqual(offline, got) {
+			t.Fatalf("%s: online windows differ from offline: %d vs %d windows", name, len(got), len(offline))
+		}
 	}
 
-	// Interleave streams randomly while keeping each stream's own order.
 	byStream := map[string][]trace.Event{}
 	var order []string
 	for _, e := range events {
@@ -54,37 +64,65 @@ func TestParity(t *testing.T) {
 		}
 		byStream[k] = append(byStream[k], e)
 	}
+
+	// Streams delivered with a per-source delay (agents, buffers): each
+	// stream stays in order, streams are skewed by up to 3 s.
 	r := rand.New(rand.NewPCG(7, 7))
+	delay := map[string]int64{}
+	for _, k := range order {
+		delay[k] = r.Int64N(int64(3 * time.Second))
+	}
+	skewed := slices.Clone(events)
+	slices.SortStableFunc(skewed, func(a, b trace.Event) int {
+		da := a.Time + delay[features.WorkloadOf(&a)+"\x00"+features.InstanceOf(&a)]
+		db := b.Time + delay[features.WorkloadOf(&b)+"\x00"+features.InstanceOf(&b)]
+		return cmp.Compare(da, db)
+	})
+	check("skewed sources", features.Config{}, skewed, nil)
+
+	// Arbitrary interleaving of whole streams (the idle sweep, which relies
+	// on sources being roughly in time, is pushed out of the way).
 	var mixed []trace.Event
 	for len(order) > 0 {
 		i := r.IntN(len(order))
 		k := order[i]
-		n := 1 + r.IntN(50)
-		if n > len(byStream[k]) {
-			n = len(byStream[k])
-		}
+		n := min(1+r.IntN(50), len(byStream[k]))
 		mixed = append(mixed, byStream[k][:n]...)
 		byStream[k] = byStream[k][n:]
 		if len(byStream[k]) == 0 {
 			order = append(order[:i], order[i+1:]...)
 		}
 	}
-	if reflect.DeepEqual(mixed, events) {
-		t.Fatal("interleaving did not change the order; the test would prove nothing")
-	}
-	got := online(t, cfg, mixed, nil)
-	if !reflect.DeepEqual(offline, got) {
-		t.Fatalf("online (interleaved) windows differ from offline: %d vs %d windows", len(got), len(offline))
-	}
+	check("random interleaving", features.Config{Idle: 24 * time.Hour}, mixed, nil)
 
 	// Time-ordered feed with the agent's idle timer advancing the watermark.
-	got = online(t, cfg, events, func(x *features.Extractor, i int) {
+	check("advance", features.Config{}, events, func(x *features.Extractor, i int) {
 		if i%1000 == 0 {
 			x.Advance(events[i].Time - int64(features.DefaultLateness))
 		}
 	})
-	if !reflect.DeepEqual(offline, got) {
-		t.Fatalf("online (with Advance) windows differ from offline")
+}
+
+// TestIdleStreamsForgotten: container churn must not grow the extractor.
+func TestIdleStreamsForgotten(t *testing.T) {
+	var es []trace.Event
+	for c := 0; c < 50; c++ {
+		for i := 0; i < 10; i++ {
+			e := ev(time.Duration(c)*time.Minute+time.Duration(i)*time.Second, trace.KindOpen)
+			e.ContainerID = "c" + string(rune('A'+c))
+			e.Path = "/x"
+			es = append(es, e)
+		}
+		x := es[len(es)-1]
+		x.Kind = trace.KindExit
+		es = append(es, x)
+	}
+	x, _ := features.NewExtractor(features.Config{}, func(*features.Window) {})
+	for i := range es {
+		x.Add(&es[i])
+	}
+	if st := x.Stats(); st.Streams > 7 || st.Windows < 40 {
+		t.Fatalf("after 50 short-lived containers: %d streams open, %d windows closed", st.Streams, st.Windows)
 	}
 }
 

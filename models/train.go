@@ -22,7 +22,7 @@ type TrainConfig struct {
 	// Sample bounds the windows per workload kept for the rate and
 	// multivariate fits (default 4096), HourSample per hour of day (default
 	// 512), HoldOut the held-out windows kept for calibration (default
-	// 2048). Samples are the windows with the smallest key hashes, so they
+	// 1024). Samples are the windows with the smallest key hashes, so they
 	// do not depend on event order and memory does not grow with the trace.
 	Sample     int `json:"sample"`
 	HourSample int `json:"hour_sample"`
@@ -44,7 +44,7 @@ func (c TrainConfig) withDefaults() TrainConfig {
 		c.HourSample = 512
 	}
 	if c.HoldOut == 0 {
-		c.HoldOut = 2048
+		c.HoldOut = 1024
 	}
 	return c
 }
