@@ -43,7 +43,7 @@ var skipBounds = func() []parquet.WriterOption {
 	var opts []parquet.WriterOption
 	for _, path := range parquet.SchemaOf(trace.Event{}).Columns() {
 		if len(path) != 1 || path[0] != "time" {
-			opts = append(opts, parquet.SkipPageBounds(path...))
+			opts = append(opts, parquet.SkipPageBounds(path...), parquet.SkipPageStatistics(path...))
 		}
 	}
 	return opts
