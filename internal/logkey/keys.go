@@ -28,3 +28,13 @@ const (
 	Addr      = "addr"
 	Output    = "output"
 )
+
+// Scorer, response and agent keys.
+const (
+	Action = "action"
+	Target = "target"
+	DryRun = "dry_run"
+	Type   = "type"
+	URL    = "url"
+	Errors = "errors"
+)
