@@ -2,6 +2,8 @@ package lake_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -116,4 +118,39 @@ func BenchmarkReadColumns(b *testing.B) {
 		}
 	}
 	cpu.Report(b, float64(n)*float64(b.N), "events")
+}
+
+// BenchmarkWriterMemory shows the writer's memory is set by its
+// configuration (open files x row group rows), not by how much it writes:
+// the live heap after 10x more events stays the same.
+func BenchmarkWriterMemory(b *testing.B) {
+	for _, n := range []int{200_000, 2_000_000} {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			for range b.N {
+				l, err := lake.Open(context.Background(), b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := l.NewWriter(lake.WriterConfig{Host: "bench", File: lake.FileOptions{RowGroupRows: 16 << 10}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				g := tracetest.New(3, benchStep)
+				var e trace.Event
+				var peak uint64
+				for i := range n {
+					g.Next(&e)
+					w.Write(&e)
+					if i%50_000 == 49_999 {
+						runtime.GC()
+						var ms runtime.MemStats
+						runtime.ReadMemStats(&ms)
+						peak = max(peak, ms.HeapAlloc)
+					}
+				}
+				w.Close()
+				b.ReportMetric(float64(peak)/(1<<20), "peak-live-heap-MiB")
+			}
+		})
+	}
 }
