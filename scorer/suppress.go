@@ -110,43 +110,9 @@ func anyMatch(vals []any, pat string) bool {
 		default:
 			s = fmt.Sprint(v)
 		}
-		if wildcard(pat, s) {
+		if finding.Wildcard(pat, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// wildcard matches s against pat, where * is any run and ? any one byte.
-func wildcard(pat, s string) bool {
-	px, sx := 0, 0
-	nextP, nextS := -1, -1
-	for px < len(pat) || sx < len(s) {
-		if px < len(pat) {
-			switch c := pat[px]; c {
-			case '*':
-				nextP, nextS = px, sx+1
-				px++
-				continue
-			case '?':
-				if sx < len(s) {
-					px++
-					sx++
-					continue
-				}
-			default:
-				if sx < len(s) && s[sx] == c {
-					px++
-					sx++
-					continue
-				}
-			}
-		}
-		if nextS > 0 && nextS <= len(s) {
-			px, sx = nextP, nextS
-			continue
-		}
-		return false
-	}
-	return true
 }
