@@ -428,6 +428,7 @@ type agg struct {
 	sys      [SymBOS + 1]int64
 	sysFirst [SymBOS + 1]int32 // index+1 into procs of the first user; time in sysTime
 	sysTime  [SymBOS + 1]int64
+	sysSeen  []uint16 // symbols with a non-zero count, in first-seen order
 	ngrams   map[uint64]int64
 }
 
@@ -482,14 +483,43 @@ func (a *agg) reset() {
 	}
 	clear(a.netIdx)
 	a.items = a.items[:0]
-	a.sys = [SymBOS + 1]int64{}
-	a.sysFirst = [SymBOS + 1]int32{}
+	for _, sym := range a.sysSeen {
+		a.sys[sym] = 0
+	}
+	a.sysSeen = a.sysSeen[:0]
 	clear(a.ngrams)
 }
 
+var (
+	openKind    = trace.KindOpen.Index()
+	connectKind = trace.KindConnect.Index()
+	acceptKind  = trace.KindAccept.Index()
+	execKind    = trace.KindExec.Index()
+	exitKind    = trace.KindExit.Index()
+	forkKind    = trace.KindFork.Index()
+	dnsKind     = trace.KindDNS.Index()
+)
+
+// kindIndex is Kind.Index with the frequent kinds first: a switch of
+// string compares is cheaper per event than hashing into a map.
 func kindIndex(k trace.Kind) int {
-	if k == trace.KindSyscall {
+	switch k {
+	case trace.KindSyscall:
 		return syscallKind
+	case trace.KindOpen:
+		return openKind
+	case trace.KindConnect:
+		return connectKind
+	case trace.KindAccept:
+		return acceptKind
+	case trace.KindExec:
+		return execKind
+	case trace.KindExit:
+		return exitKind
+	case trace.KindFork:
+		return forkKind
+	case trace.KindDNS:
+		return dnsKind
 	}
 	return k.Index()
 }
@@ -518,6 +548,7 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 		if a.sys[sym] == 0 {
 			a.sysFirst[sym] = pi + 1
 			a.sysTime[sym] = e.Time
+			a.sysSeen = append(a.sysSeen, uint16(sym))
 		}
 		a.sys[sym]++
 		th := s.thread(e, x.ctxInit)
@@ -721,13 +752,7 @@ func (a *agg) window(k streamKey, n int) *Window {
 		w.Procs[i] = Proc{UUID: p.uuid, PID: p.pid, Exe: p.exe, ParentExe: p.parentExe,
 			Events: p.events, First: p.first, Kinds: slices.Clone(p.kinds[:NumKinds])}
 	}
-	nsys := 0
-	for _, c := range a.sys {
-		if c > 0 {
-			nsys++
-		}
-	}
-	items := make([]Item, 0, len(a.items)+nsys)
+	items := make([]Item, 0, len(a.items)+len(a.sysSeen))
 	for i := range a.items {
 		it := &a.items[i]
 		v := it.value
@@ -740,12 +765,9 @@ func (a *agg) window(k streamKey, n int) *Window {
 		p := &a.procs[it.proc]
 		items = append(items, Item{Cat: it.cat, Value: v, Count: it.count, First: it.first, Proc: p.uuid, Exe: p.exe})
 	}
-	for sym, c := range a.sys {
-		if c == 0 {
-			continue
-		}
+	for _, sym := range a.sysSeen {
 		p := &a.procs[a.sysFirst[sym]-1]
-		items = append(items, Item{Cat: CatSyscall, Value: SyscallValue(uint64(sym)), Count: c, First: a.sysTime[sym], Proc: p.uuid, Exe: p.exe})
+		items = append(items, Item{Cat: CatSyscall, Value: SyscallValue(uint64(sym)), Count: a.sys[sym], First: a.sysTime[sym], Proc: p.uuid, Exe: p.exe})
 	}
 	w.Items = mergeItems(items)
 	sort.Slice(w.Procs, func(i, j int) bool { return w.Procs[i].UUID < w.Procs[j].UUID })

@@ -2,6 +2,7 @@ package features_test
 
 import (
 	"cmp"
+	"github.com/vigilsec/vigil/internal/benchutil"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -218,6 +219,7 @@ func BenchmarkExtract(b *testing.B) {
 			x, _ := features.NewExtractor(features.Config{}, func(*features.Window) {})
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := benchutil.StartCPU()
 			n := 0
 			for b.Loop() {
 				for i := range events {
@@ -226,7 +228,7 @@ func BenchmarkExtract(b *testing.B) {
 				x.Flush()
 				n += len(events)
 			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+			cpu.Report(b, float64(n), "events")
 		})
 	}
 }

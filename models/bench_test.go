@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/benchutil"
 	"runtime"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func BenchmarkTrain(b *testing.B) {
 			events, _ := synth.Generate(synth.Options{Seed: 3, Minutes: 120, Sequence: seq})
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := benchutil.StartCPU()
 			n := 0
 			for b.Loop() {
 				if _, _, err := models.TrainScan(context.Background(), models.RunConfig{}, features.SliceScan(events)); err != nil {
@@ -33,7 +35,7 @@ func BenchmarkTrain(b *testing.B) {
 				}
 				n += len(events)
 			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+			cpu.Report(b, float64(n), "events")
 		})
 	}
 }

@@ -174,12 +174,12 @@ func (p *Profile) scoreItems(items []features.Item, withEvidence bool) (float64,
 	var ev []Evidence
 	novel := 0
 	for _, it := range items {
-		known, nearest := p.Lookup(it.Value)
-		if known {
+		if p.Known(it.Value) {
 			continue
 		}
 		novel++
 		if withEvidence && len(ev) < MaxEvidence {
+			_, nearest := p.Lookup(it.Value)
 			ev = append(ev, Evidence{
 				Category: p.Cat.String(), Item: it.Value, Nearest: nearest, PNew: p.Lambda,
 				Proc: it.Proc, Exe: it.Exe, Time: it.First, Count: it.Count,

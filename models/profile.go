@@ -190,12 +190,40 @@ func (n *PNode) child(seg string) *PNode {
 	return nil
 }
 
+// pathLike categories split on "/" in order, which segments can walk
+// without allocating.
+func pathLike(c features.Category) bool {
+	switch c {
+	case features.CatExe, features.CatFileRead, features.CatFileWrite, features.CatExecPair:
+		return true
+	}
+	return false
+}
+
+// eachSegment calls fn with v's segments in trie order.
+func eachSegment(c features.Category, v string, fn func(string)) {
+	if !pathLike(c) {
+		for _, s := range Segments(c, v) {
+			fn(s)
+		}
+		return
+	}
+	for {
+		i := strings.IndexByte(v, '/')
+		if i < 0 {
+			fn(v)
+			return
+		}
+		fn(v[:i])
+		v = v[i+1:]
+	}
+}
+
 // observe records one window's occurrence of value. It reports whether the
 // value was new to the profile.
 func (p *Profile) observe(v string, count, first int64) bool {
-	segs := Segments(p.Cat, v)
 	n := p.Root
-	for _, s := range segs {
+	eachSegment(p.Cat, v, func(s string) {
 		if n.lastVisit != p.seq {
 			n.lastVisit = p.seq
 			n.Visits++
@@ -215,7 +243,7 @@ func (p *Profile) observe(v string, count, first int64) bool {
 			}
 		}
 		n = k
-	}
+	})
 	isNew := n.Windows == 0
 	if n.last != p.seq {
 		n.last = p.seq
@@ -369,6 +397,18 @@ func merge(dst, src *PNode) {
 	if len(dst.Kids) >= collapseGroup && dst.Visits >= collapseGroup {
 		dst.collapse()
 	}
+}
+
+// Known reports whether v matches a learned item (Lookup without the
+// pattern, and without allocating for path-like categories).
+func (p *Profile) Known(v string) bool {
+	n := p.Root
+	eachSegment(p.Cat, v, func(s string) {
+		if n != nil {
+			n = n.child(s)
+		}
+	})
+	return n != nil && n.Windows > 0
 }
 
 // Lookup reports whether v matches a learned item, the pattern it matched

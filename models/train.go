@@ -213,7 +213,7 @@ func (t *Trainer) fit(wt *wtrainer) *Model {
 			novel := 0
 			for _, w := range held {
 				for _, it := range w.ItemsOf(p.Cat) {
-					if known, _ := p.Lookup(it.Value); !known {
+					if !p.Known(it.Value) {
 						novel++
 					}
 				}
