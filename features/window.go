@@ -16,6 +16,20 @@
 // a watermark past it (the agent's idle timer), or at Flush. An event older
 // than every open window is folded into the oldest one and counted as late,
 // never dropped.
+//
+// Online (agent):
+//
+//	x, err := features.NewExtractor(features.Config{}, func(w *features.Window) {
+//		m := bundle.Workload(w.Workload)   // models.Bundle
+//		if m != nil { scores := m.Score(w); ... }
+//	})
+//	for ev := range events { x.Add(ev) }   // one goroutine
+//	// every few seconds: x.Advance(time.Now().UnixNano() - slack)
+//	// at shutdown: x.Flush()
+//
+// Offline (training, replay): features.Run(ctx, cfg, scan, emit) with scan
+// bound to lake.Scan, which is the same Add/Flush over a time-ordered scan.
+// TestParity proves both give identical windows.
 package features
 
 import (

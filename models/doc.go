@@ -44,6 +44,10 @@
 //		// d.FindingType, d.Score, d.Threshold, d.Evidence...
 //	}
 //
+// A loaded Model is read-only: Score is safe for concurrent use. Evidence
+// carries raw observed values for machine consumers and String() for people
+// (escaped).
+//
 // Load reads and verifies everything (index, per-workload files, checksums,
 // format and feature schema) before returning; a bad file fails the whole
 // load with an error naming it, so an agent never runs half a bundle.

@@ -1,7 +1,11 @@
 package models
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/vigilsec/vigil/features"
+	"github.com/vigilsec/vigil/internal/escape"
 )
 
 // Detector names one detector of a workload model.
@@ -133,4 +137,29 @@ type Evidence struct {
 	Count int64  `json:"count,omitempty"`
 	// Surprise is this deviation's share of the score.
 	Surprise float64 `json:"surprise"`
+}
+
+// String phrases the evidence for a person; observed values are escaped.
+func (e Evidence) String() string {
+	var b strings.Builder
+	switch {
+	case e.Item != "":
+		fmt.Fprintf(&b, "new %s %q", e.Category, escape.String(e.Item))
+		if e.Nearest != "" {
+			fmt.Fprintf(&b, " (closest learned: %q)", escape.String(e.Nearest))
+		}
+		fmt.Fprintf(&b, "; baseline expects %.2g new per window", e.PNew)
+	case e.Feature != "":
+		fmt.Fprintf(&b, "%s %.0f per window (baseline %.0f", e.Feature, e.Observed, e.Expected)
+		if e.Upper > 0 {
+			fmt.Fprintf(&b, ", normal up to %.0f", e.Upper)
+		}
+		b.WriteString(")")
+	case len(e.Syscalls) > 0:
+		fmt.Fprintf(&b, "syscalls %v (probability %.2g under the baseline, %d times)", e.Syscalls, e.Prob, e.Count)
+	}
+	if e.Exe != "" {
+		fmt.Fprintf(&b, " by %s", escape.String(e.Exe))
+	}
+	return b.String()
 }
