@@ -177,6 +177,9 @@ func New(cfg Config, set *rules.Set, ms Models, sink Sink) (*Engine, error) {
 	return e, nil
 }
 
+// FeaturesConfig is the window configuration in effect.
+func (e *Engine) FeaturesConfig() features.Config { return e.extractor.Config() }
+
 // SetRules swaps in a new rule set (hot reload).
 func (e *Engine) SetRules(s *rules.Set) {
 	e.mu.Lock()

@@ -23,14 +23,14 @@ func (o Outcome) String() string {
 type AggregatorConfig struct {
 	// UpdateInterval is the least event time between two reports of the
 	// same finding; repeats in between only raise its count.
-	UpdateInterval time.Duration
+	UpdateInterval time.Duration `yaml:"update_interval" json:"update_interval"`
 	// MaxFindings caps the findings remembered for aggregation; the least
 	// recently seen are forgotten first.
-	MaxFindings int
+	MaxFindings int `yaml:"max_findings" json:"max_findings"`
 	// RatePerMinute and Burst limit how many new findings (distinct keys)
 	// one (workload, type) may open, so a noisy rule cannot flood outputs.
-	RatePerMinute float64
-	Burst         int
+	RatePerMinute float64 `yaml:"rate_per_minute" json:"rate_per_minute"`
+	Burst         int     `yaml:"burst" json:"burst"`
 }
 
 func (c *AggregatorConfig) defaults() {

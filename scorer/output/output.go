@@ -71,12 +71,12 @@ type Counters struct {
 
 // QueueConfig bounds an output's queue and batching.
 type QueueConfig struct {
-	Size      int           // records buffered (default 4096)
-	Batch     int           // records per Write (default 100)
-	Linger    time.Duration // wait for a fuller batch (default 200ms)
-	Attempts  int           // tries per batch (default 5)
-	BaseDelay time.Duration // first retry delay, doubled each time (default 500ms)
-	MaxDelay  time.Duration // (default 30s)
+	Size      int           `yaml:"size"`       // records buffered (default 4096)
+	Batch     int           `yaml:"batch"`      // records per Write (default 100)
+	Linger    time.Duration `yaml:"linger"`     // wait for a fuller batch (default 200ms)
+	Attempts  int           `yaml:"attempts"`   // tries per batch (default 5)
+	BaseDelay time.Duration `yaml:"base_delay"` // first retry delay, doubled each time (default 500ms)
+	MaxDelay  time.Duration `yaml:"max_delay"`  // (default 30s)
 }
 
 func (q *QueueConfig) defaults() {
