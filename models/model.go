@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/features"
+	"github.com/vigilsec/vigil/trace"
 )
 
 // FormatVersion is the model file format. Loading refuses any other.
@@ -151,10 +153,12 @@ func (m *Model) score(w *features.Window, withEvidence bool) Scores {
 	if m.Rate != nil {
 		hour := time.Unix(0, w.Start).UTC().Hour()
 		sc, ev := m.Rate.score(x, hour, m.Calibration[DetRate].Value)
+		attribute(ev, w)
 		add(DetRate, sc, m.Rate.Global.Windows >= minHourly, ev)
 	}
 	if m.Multivariate != nil {
 		sc, ev := m.Multivariate.score(x)
+		attribute(ev, w)
 		add(DetMultivariate, sc, true, ev)
 	}
 	if m.Sequence != nil {
@@ -203,4 +207,36 @@ func (p *Profile) scoreItems(items []features.Item, withEvidence bool) (float64,
 		return 0
 	})
 	return s, ev
+}
+
+// attribute names, for activity evidence, the process that contributed most
+// to the feature in the window.
+func attribute(ev []Evidence, w *features.Window) {
+	for i := range ev {
+		count := func(p *features.Proc) int64 { return p.Events }
+		if k, ok := strings.CutPrefix(ev[i].Feature, "kind:"); ok {
+			idx := trace.Kind(k).Index()
+			if idx < 0 {
+				continue
+			}
+			count = func(p *features.Proc) int64 {
+				if idx < len(p.Kinds) {
+					return p.Kinds[idx]
+				}
+				return 0
+			}
+		} else if ev[i].Feature != "events" {
+			continue
+		}
+		var best *features.Proc
+		var bc int64
+		for j := range w.Procs {
+			if c := count(&w.Procs[j]); c > bc {
+				best, bc = &w.Procs[j], c
+			}
+		}
+		if best != nil {
+			ev[i].Proc, ev[i].Exe, ev[i].Count = best.UUID, best.Exe, bc
+		}
+	}
 }

@@ -79,6 +79,11 @@ func TestDetectSynthetic(t *testing.T) {
 		if isAttack {
 			total[a]++
 			if alarm {
+				if caught[a] == 0 {
+					for _, d := range s.Anomalous() {
+						t.Logf("attack %s -> %s %.1f/%.1f: %v", a, d.FindingType, d.Score, d.Threshold, d.Evidence)
+					}
+				}
 				caught[a]++
 			}
 		} else {
@@ -86,7 +91,7 @@ func TestDetectSynthetic(t *testing.T) {
 			if alarm {
 				benignAlarms++
 				for _, d := range s.Anomalous() {
-					t.Logf("false alarm %s %s: %s score %.2f >= %.2f %+v", w.Workload, time.Unix(0, w.Start).UTC().Format("15:04"), d.Detector, d.Score, d.Threshold, d.Evidence)
+					t.Logf("false alarm %s %s: %s score %.2f >= %.2f %v", w.Workload, time.Unix(0, w.Start).UTC().Format("15:04"), d.Detector, d.Score, d.Threshold, d.Evidence)
 				}
 			}
 		}
