@@ -286,7 +286,7 @@ func (a *Agent) reloadModels(ctx context.Context) error {
 		a.log.Error("model bundle reload", logkey.Root, root, logkey.Err, err)
 		return err
 	}
-	if err := b.CheckFeatures(a.Engine.FeaturesConfig()); err != nil {
+	if err := b.CheckFeatures(a.cfg.Features.WithDefaults()); err != nil {
 		a.log.Error("model bundle features differ from the agent's", logkey.Err, err)
 	}
 	a.mu.Lock()
