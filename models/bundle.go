@@ -325,6 +325,23 @@ func loadModel(ctx context.Context, st blob.Store, e IndexEntry) (*Model, error)
 	return &m, nil
 }
 
+// NewBundle wraps freshly trained models (sorted, as Write would store
+// them) for in-memory use: tests, evaluation, replay without a round trip.
+func NewBundle(ms []*Model) *Bundle {
+	b := &Bundle{URL: "memory", Index: Index{Format: FormatVersion}, models: make(map[string]*Model, len(ms))}
+	for i, m := range ms {
+		if i == 0 {
+			b.Index.Schema, b.Index.Features = m.Schema, m.Features
+		}
+		b.models[m.Workload] = m
+		b.Index.Workloads = append(b.Index.Workloads, IndexEntry{Workload: m.Workload, Events: m.Training.Events,
+			Windows: m.Training.Windows + m.Training.HeldOut, From: m.Training.From, To: m.Training.To, Converged: m.Converged()})
+	}
+	slices.SortFunc(b.Index.Workloads, func(a, c IndexEntry) int { return strings.Compare(a.Workload, c.Workload) })
+	summarise(&b.Index)
+	return b
+}
+
 // Workload returns the model for a workload key, or nil when the bundle has
 // none (the scorer then has no baseline for it).
 func (b *Bundle) Workload(key string) *Model { return b.models[key] }
