@@ -90,6 +90,9 @@ type Stats struct {
 	Windows      int64 `json:"windows"`
 	Streams      int   `json:"streams"` // open streams (workload instances)
 	ProcsEvicted int64 `json:"procs_evicted"`
+	// Truncated counts events whose path the collector truncated; their
+	// items are kept as captured (a truncated path can look novel).
+	Truncated int64 `json:"truncated"`
 }
 
 const maxKinds = 32
@@ -534,6 +537,9 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 		a.kinds[ki]++
 	} else {
 		x.stats.UnknownKind++
+	}
+	if e.PathTruncated {
+		x.stats.Truncated++
 	}
 	pi := a.proc(s, e)
 	p := &a.procs[pi]

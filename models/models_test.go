@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -185,4 +186,48 @@ func TestCalibrationRespectsBudget(t *testing.T) {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// TestTimeOfDay: a workload busy at 03:00 and quiet at 04:00 gets an hourly
+// baseline, so the 03:00 level is normal at 03:00 and abnormal at 04:00.
+func TestTimeOfDay(t *testing.T) {
+	tr, err := models.NewTrainer(models.TrainConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	mk := func(start time.Time, inst string, opens int64) *features.Window {
+		k := make([]int64, features.NumKinds)
+		k[trace.KindOpen.Index()] = opens
+		return &features.Window{Key: features.Key{Workload: "w", Instance: inst, Start: start.UnixNano()},
+			End: start.Add(time.Minute).UnixNano(), Events: opens, Kinds: k,
+			Procs: []features.Proc{{UUID: "p", Exe: "/bin/app", Events: opens, Kinds: k}}}
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for d := 0; d < 3; d++ {
+		for m := 0; m < 120; m++ {
+			for _, inst := range []string{"a", "b"} {
+				at := day.Add(time.Duration(d)*24*time.Hour + 3*time.Hour + time.Duration(m)*time.Minute)
+				level := int64(1000)
+				if at.Hour() == 4 {
+					level = 50
+				}
+				tr.Add(mk(at, inst, level+r.Int64N(level/5)))
+			}
+		}
+	}
+	m := tr.Models()[0]
+	if m.Rate.Hourly[3] == nil || m.Rate.Hourly[4] == nil || m.Rate.Hourly[5] != nil {
+		t.Fatalf("hourly baselines: 3:%v 4:%v 5:%v", m.Rate.Hourly[3] != nil, m.Rate.Hourly[4] != nil, m.Rate.Hourly[5] != nil)
+	}
+	busy := day.Add(4*24*time.Hour + 3*time.Hour + 30*time.Minute)
+	if s, _ := m.Score(mk(busy, "a", 1100)).Get(models.DetRate); s.Anomalous {
+		t.Errorf("03:30 at the 03:00 level flagged: %.1f >= %.1f", s.Score, s.Threshold)
+	}
+	quiet := busy.Add(time.Hour)
+	if s, _ := m.Score(mk(quiet, "a", 1100)).Get(models.DetRate); !s.Anomalous {
+		t.Errorf("04:30 at the 03:00 level not flagged: %.1f < %.1f", s.Score, s.Threshold)
+	} else if len(s.Evidence) == 0 || s.Evidence[0].Exe != "/bin/app" {
+		t.Errorf("evidence %v", s.Evidence)
+	}
 }

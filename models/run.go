@@ -165,6 +165,7 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 		st.Features.Windows += fs.Windows
 		st.Features.Streams += fs.Streams
 		st.Features.ProcsEvicted += fs.ProcsEvicted
+		st.Features.Truncated += fs.Truncated
 		out = append(out, w.t.Models()...)
 	}
 	slices.SortFunc(out, func(a, b *Model) int { return strings.Compare(a.Workload, b.Workload) })

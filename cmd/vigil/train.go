@@ -116,8 +116,8 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 			}
 			tw.Flush()
 			rate := float64(st.Scanned) / el.Seconds()
-			fmt.Fprintf(w, "%d events (%d late, %d other shards/workloads) -> %d windows -> %d models in %s (%.0f events/s)\n",
-				st.Scanned, st.Features.Late, st.Skipped, st.Features.Windows, len(ms), el.Round(time.Millisecond), rate)
+			fmt.Fprintf(w, "%d events (%d late, %d with truncated paths, %d other shards/workloads) -> %d windows -> %d models in %s (%.0f events/s)\n",
+				st.Scanned, st.Features.Late, st.Features.Truncated, st.Skipped, st.Features.Windows, len(ms), el.Round(time.Millisecond), rate)
 			if idx.Shard != "" {
 				fmt.Fprintf(w, "wrote shard %s to %s; after every shard: vigil models merge %s\n", idx.Shard, dst.URL(), out)
 			} else {
