@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -237,14 +238,8 @@ func native(n ast.Node, in Intel) (fn pred, exact bool) {
 
 func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 	switch n.Operator {
-	case "and", "&&":
-		l, lok := native(n.Left, in)
-		r, rok := native(n.Right, in)
-		return func(e *Env) bool { return l(e) && r(e) }, lok && rok
-	case "or", "||":
-		l, lok := native(n.Left, in)
-		r, rok := native(n.Right, in)
-		return func(e *Env) bool { return l(e) || r(e) }, lok && rok
+	case "and", "&&", "or", "||":
+		return nativeChain(n, in)
 	case "==", "!=":
 		eq := n.Operator == "=="
 		if a, b := strExpr(n.Left, in), strExpr(n.Right, in); a != nil && b != nil {
@@ -284,6 +279,17 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 	case "in":
 		if items, ok := constStrings(n.Right); ok {
 			if s := strExpr(n.Left, in); s != nil {
+				if len(items) <= 4 { // a few compares beat hashing
+					return func(e *Env) bool {
+						v := s(e)
+						for _, it := range items {
+							if v == it {
+								return true
+							}
+						}
+						return false
+					}, true
+				}
 				set := make(map[string]struct{}, len(items))
 				for _, it := range items {
 					set[it] = struct{}{}
@@ -293,6 +299,17 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 		}
 		if items, ok := constInts(n.Right); ok {
 			if i := intExpr(n.Left, in); i != nil {
+				if len(items) <= 16 {
+					return func(e *Env) bool {
+						v := i(e)
+						for _, it := range items {
+							if v == it {
+								return true
+							}
+						}
+						return false
+					}, true
+				}
 				set := make(map[int]struct{}, len(items))
 				for _, it := range items {
 					set[it] = struct{}{}
@@ -328,6 +345,110 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 		}
 	}
 	return always, false
+}
+
+// nativeChain compiles a run of the same boolean operator as one closure
+// over its operands, cheapest first. Conditions are pure, so the order does
+// not change the result; it only makes the common "no" answer cheaper.
+func nativeChain(n *ast.BinaryNode, in Intel) (pred, bool) {
+	and := n.Operator == "and" || n.Operator == "&&"
+	var ops []ast.Node
+	var flatten func(ast.Node)
+	flatten = func(x ast.Node) {
+		if b, ok := x.(*ast.BinaryNode); ok && (b.Operator == n.Operator || (and && b.Operator == "and") ||
+			(and && b.Operator == "&&") || (!and && (b.Operator == "or" || b.Operator == "||"))) {
+			flatten(b.Left)
+			flatten(b.Right)
+			return
+		}
+		ops = append(ops, x)
+	}
+	flatten(n)
+	sort.SliceStable(ops, func(i, j int) bool { return cost(ops[i]) < cost(ops[j]) })
+	fns := make([]pred, len(ops))
+	exact := true
+	for i, op := range ops {
+		f, ok := native(op, in)
+		fns[i], exact = f, exact && ok
+	}
+	if and {
+		if len(fns) == 2 {
+			a, b := fns[0], fns[1]
+			return func(e *Env) bool { return a(e) && b(e) }, exact
+		}
+		return func(e *Env) bool {
+			for _, f := range fns {
+				if !f(e) {
+					return false
+				}
+			}
+			return true
+		}, exact
+	}
+	if len(fns) == 2 {
+		a, b := fns[0], fns[1]
+		return func(e *Env) bool { return a(e) || b(e) }, exact
+	}
+	return func(e *Env) bool {
+		for _, f := range fns {
+			if f(e) {
+				return true
+			}
+		}
+		return false
+	}, exact
+}
+
+// cost is a rough relative price of evaluating a node natively, used only to
+// order conjunctions and disjunctions.
+func cost(n ast.Node) int {
+	switch n := n.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "and", "&&", "or", "||":
+			return cost(n.Left) + cost(n.Right)
+		case "==", "!=", "<", "<=", ">", ">=":
+			return 1 + cost(n.Left) + cost(n.Right)
+		case "in", "startsWith", "endsWith":
+			return 2 + cost(n.Left)
+		case "contains":
+			return 4 + cost(n.Left)
+		case "matches":
+			return 25 + cost(n.Left)
+		}
+		return 50
+	case *ast.UnaryNode:
+		return cost(n.Node)
+	case *ast.CallNode:
+		c := 0
+		for _, a := range n.Arguments {
+			c += cost(a)
+		}
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			switch id.Value {
+			case "basename", "dirname", "lower":
+				return 2 + c
+			case "argv_has", "argv_contains":
+				return 6 + c
+			case "has_ancestor", "intel_ip", "intel_domain", "intel_hash", "domain_in":
+				return 10 + c
+			case "cidr", "in_cidrs", "glob":
+				return 15 + c
+			case "dga":
+				return 60 + c
+			}
+		}
+		return 50 + c
+	case *ast.BuiltinNode:
+		switch n.Name {
+		case "len", "bitand":
+			return 1
+		}
+		return 30
+	case *ast.IdentifierNode, *ast.MemberNode, *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.ArrayNode:
+		return 0
+	}
+	return 50
 }
 
 func nativeCall(n *ast.CallNode, in Intel) (pred, bool) {
