@@ -131,8 +131,11 @@ type stream struct {
 	cur     *agg
 	prev    *agg // older than cur; open until maxTime passes its end + lateness
 	maxTime int64
-	procs   map[string]*procInfo
-	threads map[threadKey]*thread
+	// closedUntil is the end of the newest closed window: events before it
+	// are late.
+	closedUntil int64
+	procs       map[string]*procInfo
+	threads     map[threadKey]*thread
 
 	lastThreadKey threadKey
 	lastThread    *thread
@@ -332,9 +335,11 @@ func floorDiv(a, b int64) int64 {
 
 func (x *Extractor) windowFor(s *stream, t int64) *agg {
 	start := floorDiv(t, x.win) * x.win
-	if s.cur == nil && s.prev == nil {
-		s.cur = x.newAgg(start)
-		s.maxTime = t
+	late := false
+	if start < s.closedUntil {
+		// Its window is gone: the first one still open takes it, so no
+		// window key is ever emitted twice.
+		start, late = s.closedUntil, true
 	}
 	if t > s.maxTime {
 		s.maxTime = t
@@ -351,19 +356,24 @@ func (x *Extractor) windowFor(s *stream, t int64) *agg {
 		x.close(s, s.prev)
 		s.prev = nil
 	}
+	var a *agg
 	switch {
 	case start == s.cur.start:
-		return s.cur
+		a = s.cur
 	case s.prev != nil && start == s.prev.start:
-		return s.prev
+		a = s.prev
+	default:
+		// Older than every open window (or in a gap between them).
+		a, late = s.cur, true
+		if s.prev != nil {
+			a = s.prev
+		}
 	}
-	oldest := s.cur
-	if s.prev != nil {
-		oldest = s.prev
+	if late {
+		a.late++
+		x.stats.Late++
 	}
-	oldest.late++
-	x.stats.Late++
-	return oldest
+	return a
 }
 
 func (x *Extractor) newAgg(start int64) *agg {
@@ -380,6 +390,7 @@ func (x *Extractor) newAgg(start int64) *agg {
 
 func (x *Extractor) close(s *stream, a *agg) {
 	w := a.window(s.key, x.cfg.NGram)
+	s.closedUntil = max(s.closedUntil, a.end)
 	x.stats.Windows++
 	// Threads idle for a whole window lose their context: it bounds memory by
 	// live threads, and both paths see the same schedule.
@@ -423,6 +434,7 @@ type agg struct {
 	procIdx  map[string]int32
 	procs    []procAgg
 	lastProc int32
+	recent   [4]int32 // small cache of recently used procs, -1 = empty
 
 	strIdx [NumCategories]map[string]int32
 	netIdx map[netKey]int32
@@ -468,6 +480,7 @@ func newAgg() *agg {
 		netIdx:   make(map[netKey]int32),
 		ngrams:   make(map[uint64]int64),
 		lastProc: -1,
+		recent:   [4]int32{-1, -1, -1, -1},
 	}
 	for i := range a.strIdx {
 		a.strIdx[i] = make(map[string]int32)
@@ -481,6 +494,7 @@ func (a *agg) reset() {
 	clear(a.procIdx)
 	a.procs = a.procs[:0]
 	a.lastProc = -1
+	a.recent = [4]int32{-1, -1, -1, -1}
 	for _, m := range a.strIdx {
 		clear(m)
 	}
@@ -659,8 +673,15 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 	if a.lastProc >= 0 && a.procs[a.lastProc].uuid == e.ProcUUID {
 		return a.lastProc
 	}
+	// Workers of one server interleave; a few recent entries catch most.
+	for _, i := range a.recent {
+		if i >= 0 && a.procs[i].uuid == e.ProcUUID {
+			a.lastProc = i
+			return i
+		}
+	}
 	if i, ok := a.procIdx[e.ProcUUID]; ok {
-		a.lastProc = i
+		a.remember(i)
 		return i
 	}
 	info := s.procs[e.ProcUUID]
@@ -685,8 +706,14 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 	uuid := strings.Clone(e.ProcUUID)
 	a.procs = append(a.procs, procAgg{uuid: uuid, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
 	a.procIdx[uuid] = i
-	a.lastProc = i
+	a.remember(i)
 	return i
+}
+
+func (a *agg) remember(i int32) {
+	a.lastProc = i
+	copy(a.recent[1:], a.recent[:3])
+	a.recent[0] = i
 }
 
 func (a *agg) str(c Category, v string, t int64, pi int32) {

@@ -104,6 +104,25 @@ func TestParity(t *testing.T) {
 	})
 }
 
+// TestLateAfterClose: an event for a window the idle timer already closed
+// is counted late and lands in the next window; no key is emitted twice.
+func TestLateAfterClose(t *testing.T) {
+	var out []*features.Window
+	x, _ := features.NewExtractor(features.Config{}, func(w *features.Window) { out = append(out, w) })
+	a, b, c := ev(10*time.Second, trace.KindOpen), ev(20*time.Second, trace.KindOpen), ev(70*time.Second, trace.KindOpen)
+	x.Add(&a)
+	x.Advance(int64(70 * time.Second))
+	x.Add(&b)
+	x.Add(&c)
+	x.Flush()
+	if len(out) != 2 || out[0].Start != 0 || out[1].Start != int64(time.Minute) || out[1].Late != 1 || out[1].Events != 2 || x.Stats().Late != 1 {
+		for _, w := range out {
+			t.Logf("window %d events %d late %d", w.Start, w.Events, w.Late)
+		}
+		t.Fatal("late event after close mishandled")
+	}
+}
+
 // TestIdleStreamsForgotten: container churn must not grow the extractor.
 func TestIdleStreamsForgotten(t *testing.T) {
 	var es []trace.Event
