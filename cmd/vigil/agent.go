@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,6 +115,7 @@ Flags override the YAML file given with --config.`,
 			return errors.Join(runErr, a.Close())
 		},
 	}
+	cmd.AddCommand(newAgentHealthCmd())
 	f := cmd.Flags()
 	f.StringVarP(&configPath, "config", "c", "", "agent YAML configuration")
 	f.StringVar(&listen, "listen", "127.0.0.1:9464", "address for /metrics and /healthz")
@@ -127,5 +133,40 @@ Flags override the YAML file given with --config.`,
 	f.StringVar(&region, "region", "", "AWS region for findings and outputs")
 	f.StringVar(&account, "account-id", "", "AWS account id for findings")
 	f.StringVar(&host, "host", "", "host name on events (default: hostname)")
+	return cmd
+}
+
+// newAgentHealthCmd is the container health check: the agent image has no
+// shell or curl, so the binary asks its own /healthz.
+func newAgentHealthCmd() *cobra.Command {
+	var url string
+	var degradedOK bool
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Query a running agent's /healthz and exit non-zero unless it is healthy",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("agent health: %w", err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			cmd.OutOrStdout().Write(body)
+			var h struct{ Status string }
+			json.Unmarshal(body, &h)
+			if h.Status == "ok" || (degradedOK && h.Status == "degraded") {
+				return nil
+			}
+			return fmt.Errorf("agent status %q (%s)", h.Status, resp.Status)
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:9464/healthz", "the agent's health endpoint")
+	cmd.Flags().BoolVar(&degradedOK, "degraded-ok", true, "treat degraded (running on last good rules/intel/models) as healthy")
 	return cmd
 }

@@ -90,9 +90,12 @@ type Config struct {
 	} `yaml:"lake"`
 
 	Collector struct {
-		RateLimit int  `yaml:"rate_limit"`
-		RingSize  int  `yaml:"ring_size"`
-		Sequence  bool `yaml:"sequence"`
+		// ProcRoot is the host's procfs (default /proc; in a container
+		// with the host's /proc mounted elsewhere, that path).
+		ProcRoot  string `yaml:"proc_root"`
+		RateLimit int    `yaml:"rate_limit"`
+		RingSize  int    `yaml:"ring_size"`
+		Sequence  bool   `yaml:"sequence"`
 	} `yaml:"collector"`
 }
 

@@ -24,12 +24,12 @@ func (a *Agent) RunLive(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
-	procs := proc.NewTable(proc.Config{Logger: a.log})
+	procs := proc.NewTable(proc.Config{ProcRoot: a.cfg.Collector.ProcRoot, Logger: a.log})
 	defer procs.Close()
 	if err := procs.Seed(); err != nil {
 		a.log.Warn("seeding the process table from /proc", logkey.Err, err)
 	}
-	res := container.NewResolver(container.Config{Logger: a.log})
+	res := container.NewResolver(container.Config{ProcRoot: a.cfg.Collector.ProcRoot, Logger: a.log})
 	defer res.Close()
 	res.Start(ctx)
 
