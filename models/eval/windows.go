@@ -37,70 +37,98 @@ type DetAUC struct {
 // ScoreWindows scores every window with its workload's model. label returns
 // "" for a benign window and the attack's name otherwise.
 func ScoreWindows(b *models.Bundle, ws []*features.Window, label func(features.Key) string) WindowReport {
-	var r WindowReport
-	benign := map[models.Detector][]float64{}
-	attack := map[models.Detector][]float64{}
-	bAl := map[models.Detector]int{}
-	aAl := map[models.Detector]int{}
-	var anyB, anyA []float64
-	alarmsB, alarmsA := 0, 0
-	perLabel, perLabelHit := map[string]int{}, map[string]int{}
+	acc := NewWindowScorer(b, label)
 	for _, w := range ws {
-		m := b.Workload(w.Workload)
-		if m == nil {
-			r.NoModel++
-			continue
+		acc.Add(w)
+	}
+	return acc.Report()
+}
+
+// WindowScorer accumulates a WindowReport one window at a time, keeping
+// only scores, so a long evaluation does not hold its windows.
+type WindowScorer struct {
+	b                  *models.Bundle
+	label              func(features.Key) string
+	r                  WindowReport
+	benign, attack     map[models.Detector][]float64
+	bAl, aAl           map[models.Detector]int
+	anyB, anyA         []float64
+	alarmsB, alarmsA   int
+	perLabel, labelHit map[string]int
+}
+
+// NewWindowScorer starts an empty report.
+func NewWindowScorer(b *models.Bundle, label func(features.Key) string) *WindowScorer {
+	return &WindowScorer{
+		b: b, label: label,
+		benign: map[models.Detector][]float64{}, attack: map[models.Detector][]float64{},
+		bAl: map[models.Detector]int{}, aAl: map[models.Detector]int{},
+		perLabel: map[string]int{}, labelHit: map[string]int{},
+	}
+}
+
+// Add scores one window.
+func (a *WindowScorer) Add(w *features.Window) {
+	m := a.b.Workload(w.Workload)
+	if m == nil {
+		a.r.NoModel++
+		return
+	}
+	lab := a.label(w.Key)
+	s := m.Score(w)
+	ratio := 0.0
+	for _, d := range s.Detectors {
+		if d.Threshold > 0 {
+			ratio = max(ratio, d.Score/d.Threshold)
 		}
-		lab := label(w.Key)
-		s := m.Score(w)
-		ratio := 0.0
-		for _, d := range s.Detectors {
-			if d.Threshold > 0 {
-				ratio = max(ratio, d.Score/d.Threshold)
-			}
-			if lab == "" {
-				benign[d.Detector] = append(benign[d.Detector], d.Score)
-				if d.Anomalous {
-					bAl[d.Detector]++
-				}
-			} else {
-				attack[d.Detector] = append(attack[d.Detector], d.Score)
-				if d.Anomalous {
-					aAl[d.Detector]++
-				}
-			}
-		}
-		alarm := len(s.Anomalous()) > 0
 		if lab == "" {
-			r.Benign++
-			anyB = append(anyB, ratio)
-			if alarm {
-				alarmsB++
+			a.benign[d.Detector] = append(a.benign[d.Detector], d.Score)
+			if d.Anomalous {
+				a.bAl[d.Detector]++
 			}
 		} else {
-			r.Attack++
-			anyA = append(anyA, ratio)
-			perLabel[lab]++
-			if alarm {
-				alarmsA++
-				perLabelHit[lab]++
+			a.attack[d.Detector] = append(a.attack[d.Detector], d.Score)
+			if d.Anomalous {
+				a.aAl[d.Detector]++
 			}
 		}
 	}
+	alarm := len(s.Anomalous()) > 0
+	if lab == "" {
+		a.r.Benign++
+		a.anyB = append(a.anyB, ratio)
+		if alarm {
+			a.alarmsB++
+		}
+		return
+	}
+	a.r.Attack++
+	a.anyA = append(a.anyA, ratio)
+	a.perLabel[lab]++
+	if alarm {
+		a.alarmsA++
+		a.labelHit[lab]++
+	}
+}
+
+// Report computes the AUCs and rates so far.
+func (a *WindowScorer) Report() WindowReport {
+	r := a.r
+	r.Detectors = nil
 	for _, d := range models.Detectors() {
-		if len(benign[d])+len(attack[d]) == 0 {
+		if len(a.benign[d])+len(a.attack[d]) == 0 {
 			continue
 		}
 		r.Detectors = append(r.Detectors, DetAUC{
-			Detector: d, AUC: AUC(benign[d], attack[d]),
-			TPR: rate(aAl[d], r.Attack), FPR: rate(bAl[d], r.Benign),
+			Detector: d, AUC: AUC(a.benign[d], a.attack[d]),
+			TPR: rate(a.aAl[d], r.Attack), FPR: rate(a.bAl[d], r.Benign),
 		})
 	}
-	r.AnyAUC = AUC(anyB, anyA)
-	r.TPR, r.FPR = rate(alarmsA, r.Attack), rate(alarmsB, r.Benign)
+	r.AnyAUC = AUC(a.anyB, a.anyA)
+	r.TPR, r.FPR = rate(a.alarmsA, r.Attack), rate(a.alarmsB, r.Benign)
 	r.ByLabel = map[string]float64{}
-	for l, n := range perLabel {
-		r.ByLabel[l] = rate(perLabelHit[l], n)
+	for l, n := range a.perLabel {
+		r.ByLabel[l] = rate(a.labelHit[l], n)
 	}
 	return r
 }
