@@ -78,3 +78,25 @@ func BenchmarkTrainMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScore is the online cost of scoring one window with every
+// detector (SYNTHETIC sequence-mode web and worker windows, evidence only
+// where a detector fires).
+func BenchmarkScore(b *testing.B) {
+	ms, _ := trainSynth(b, 120)
+	mw := byWorkload(ms)
+	test, _ := synth.Generate(synth.Options{Seed: 8, Minutes: 30, Rate: 0.5, Sequence: true, AttackEvery: 10,
+		Start: time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)})
+	ws, _, _ := features.Extract(features.Config{}, test)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := benchutil.StartCPU()
+	n := 0
+	for b.Loop() {
+		for _, w := range ws {
+			mw[w.Workload].Score(w)
+			n++
+		}
+	}
+	cpu.Report(b, float64(n), "windows")
+}
