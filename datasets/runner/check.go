@@ -120,3 +120,49 @@ func Check(s *scenario.Scenario, lbl *label.Run, events []trace.Event) []string 
 func pos(s *scenario.Scenario, line int) string {
 	return fmt.Sprintf("%s:%d", s.File, line)
 }
+
+// kindTracepoints are the tracepoints without which a kind cannot be seen at
+// all (a kernel built without module support has no module syscalls).
+var kindTracepoints = map[trace.Kind][]string{
+	trace.KindModuleLoad: {"syscalls/sys_enter_init_module", "syscalls/sys_enter_finit_module"},
+}
+
+// Unobservable lists the kinds the scenario's attack expects that this
+// kernel cannot show, given the collector's missing tracepoints.
+func Unobservable(s *scenario.Scenario, missing []string) []trace.Kind {
+	if s.Attack == nil {
+		return nil
+	}
+	var out []trace.Kind
+	for _, x := range s.Attack.Expect {
+		tps, ok := kindTracepoints[x.Kind]
+		if !ok || slices.Contains(out, x.Kind) {
+			continue
+		}
+		all := true
+		for _, tp := range tps {
+			all = all && slices.Contains(missing, tp)
+		}
+		if all {
+			out = append(out, x.Kind)
+		}
+	}
+	return out
+}
+
+// WithoutKinds returns a copy of s whose attack expects nothing of kinds.
+func WithoutKinds(s *scenario.Scenario, kinds []trace.Kind) *scenario.Scenario {
+	if s.Attack == nil || len(kinds) == 0 {
+		return s
+	}
+	c := *s
+	a := *s.Attack
+	a.Expect = nil
+	for _, x := range s.Attack.Expect {
+		if !slices.Contains(kinds, x.Kind) {
+			a.Expect = append(a.Expect, x)
+		}
+	}
+	c.Attack = &a
+	return &c
+}

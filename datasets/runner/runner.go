@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/collector"
 	"github.com/vigilsec/vigil/collector/container"
 	"github.com/vigilsec/vigil/collector/proc"
 	"github.com/vigilsec/vigil/datasets/dockerapi"
@@ -172,6 +173,11 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		capDone <- nil
 	}
 
+	var before collector.Stats
+	st, hasStats := cfg.Source.(statser)
+	if hasStats {
+		before = st.Stats()
+	}
 	r.lbl.Start = time.Now().UTC()
 	if err := r.start(ctx); err != nil {
 		return nil, err
@@ -216,6 +222,23 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 
+	if hasStats {
+		// The collector watches the whole host: its losses during the run
+		// may include this run's events, so they go into the label.
+		after := st.Stats()
+		if d := after.TotalRingDrops() - before.TotalRingDrops(); d > 0 {
+			r.note("collector ring buffer dropped %d events during the run (host-wide)", d)
+		}
+		if d := after.RateLimited - before.RateLimited; d > 0 {
+			r.note("collector rate limit dropped %d events during the run (host-wide)", d)
+		}
+		if d := after.DecodeErrors - before.DecodeErrors; d > 0 {
+			r.note("collector failed to decode %d events during the run", d)
+		}
+		for _, k := range Unobservable(s, after.Missing) {
+			r.note("this kernel cannot show %s events (tracepoints missing): the attempt ran but is not in the trace", k)
+		}
+	}
 	res = &Result{Label: r.lbl, Captured: captured}
 	if s.Attack != nil {
 		res.Events = r.window.events
@@ -339,6 +362,9 @@ func (r *run) start(ctx context.Context) error {
 			Labels: r.labels(c.Name, "workload"), StopTimeout: &stop,
 			HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.infra, CapAdd: c.CapAdd, PidsLimit: &pids, Memory: 512 << 20},
 		}
+		if a := r.s.Attack; a != nil && a.Container == c.Name && a.Seccomp == "unconfined" {
+			cfg.HostConfig.SecurityOpt = []string{"seccomp=unconfined"}
+		}
 		if c.Health != nil {
 			cfg.Healthcheck = &dockerapi.HealthConfig{Test: append([]string{"CMD"}, c.Health.Run...),
 				Interval: c.Health.Every.D(), Timeout: 5 * time.Second, Retries: 3}
@@ -400,7 +426,7 @@ func (r *run) start(ctx context.Context) error {
 
 // gate wraps a container's command in vsim's start gate; see release.
 func gate(argv ...string) []string {
-	return append([]string{"/usr/local/bin/vsim", "await", "-timeout", "30s", "--"}, argv...)
+	return append([]string{"/usr/local/bin/vsim", "await", "-file", startFile, "-timeout", "30s", "--"}, argv...)
 }
 
 // release lets a started container's command run. The command waits in
@@ -426,7 +452,19 @@ func (r *run) release(ctx context.Context, id string, idx int) error {
 			}
 		}
 	}
-	return r.cfg.Docker.Signal(ctx, id, "SIGUSR1")
+	tb, err := image.TarFiles(map[string]image.TarEntry{startFile: {Mode: 0o644}})
+	if err != nil {
+		return err
+	}
+	return r.cfg.Docker.CopyTo(ctx, id, "/", tb)
+}
+
+// startFile is what vsim's start gate waits for.
+const startFile = "/.vigil-start"
+
+// statser is what a Source may offer to report its losses.
+type statser interface {
+	Stats() collector.Stats
 }
 
 // attributor is what a Source may offer to say a process's container is known.

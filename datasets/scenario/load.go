@@ -255,6 +255,9 @@ func (s *Scenario) validate() error {
 		if a.Container == "" {
 			return s.errf(a.Line, "attack needs the container it runs in")
 		}
+		if a.Seccomp != "" && a.Seccomp != "unconfined" {
+			return s.errf(a.Line, "seccomp %q: only unconfined may be asked for", a.Seccomp)
+		}
 		if a.At < 0 || a.At >= 1 {
 			return s.errf(a.Line, "attack at %v must be within [0, 1)", a.At)
 		}

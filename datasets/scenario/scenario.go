@@ -118,6 +118,11 @@ type Attack struct {
 	At       float64  `yaml:"at"`
 	Findings []string `yaml:"findings"`
 	Mitre    []string `yaml:"mitre"`
+	// Seccomp "unconfined" creates the attack's container without Docker's
+	// seccomp filter, so a syscall the filter would stop before any
+	// tracepoint (mount, init_module) reaches the kernel and is recorded.
+	// The container still lacks the capabilities, so the kernel refuses it.
+	Seccomp string `yaml:"seccomp"`
 	// Setup runs in the victim container before the steps and is not part of
 	// the attack (e.g. a fake Docker socket the attack then finds).
 	Setup []Step `yaml:"setup"`
