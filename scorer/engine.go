@@ -354,11 +354,12 @@ func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
 		env.Net.DstIP = ev.Path
 	}
 	exe := p.Exe
-	if ev.ExePath != "" {
+	if ev.ExePath != "" && ev.ExePath != lineage.SelfExe {
 		exe = ev.ExePath
 	}
+	exeName := programName(exe, ev.Comm, p.Argv)
 	env.Proc = rules.Proc{
-		Name: ev.Comm, Exe: exe, ExeName: baseName(exe, ev.Comm), Argv: p.Argv, Cmdline: p.Cmdline,
+		Name: ev.Comm, Exe: exe, ExeName: exeName, Argv: p.Argv, Cmdline: p.Cmdline,
 		PID: int(ev.PID), PPID: int(ev.PPID), NSPID: int(ev.NSPID), UID: int(ev.UID), EUID: int(ev.EUID),
 		PrevEUID: int(p.PrevEUID), GID: int(ev.GID), Cwd: p.Cwd, SHA256: p.SHA256, Ancestors: p.Ancestors,
 		Listener: p.Listener,
@@ -378,8 +379,27 @@ func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
 		env.Proc.SHA256 = ev.ExeSHA256
 	}
 	if pp := p.Parent; pp != nil {
-		env.Parent = rules.Parent{Name: pp.Comm, Exe: pp.Exe, ExeName: baseName(pp.Exe, pp.Comm), Cmdline: pp.Cmdline, Listener: pp.Listener}
+		env.Parent = rules.Parent{Name: pp.Comm, Exe: pp.Exe, ExeName: programName(pp.Exe, pp.Comm, pp.Argv), Cmdline: pp.Cmdline, Listener: pp.Listener}
 	}
+}
+
+// programName is the name rules match programs by: the executable's base
+// name, except for a multi-call binary (busybox in Alpine and distroless
+// debug images), where argv[0] picks the applet that runs, exactly as
+// busybox itself decides.
+func programName(exe, comm string, argv []string) string {
+	name := baseName(exe, comm)
+	if name == "busybox" || name == "exe" {
+		if len(argv) > 0 && argv[0] != "" {
+			if a := baseName(argv[0], ""); a != "busybox" {
+				return a
+			}
+		}
+		if comm != "" && comm != "exe" {
+			return comm
+		}
+	}
+	return name
 }
 
 func baseName(p, fallback string) string {
@@ -456,7 +476,7 @@ func (e *Engine) emit(f *finding.Finding, update bool) {
 // processOf builds the finding's process with its lineage.
 func processOf(ev *trace.Event, p *lineage.Proc) *finding.Process {
 	fp := finding.ProcessFromEvent(ev)
-	if fp.ExecutablePath == "" {
+	if fp.ExecutablePath == "" || ev.ExePath == lineage.SelfExe {
 		fp.ExecutablePath = escape.String(p.Exe)
 	}
 	if fp.CommandLine == "" && len(p.Argv) > 0 {

@@ -12,6 +12,9 @@ import (
 	"github.com/vigilsec/vigil/trace"
 )
 
+// SelfExe is the path a process execs to run its own binary again.
+const SelfExe = "/proc/self/exe"
+
 // MaxAncestors bounds the ancestor chain kept per process.
 const MaxAncestors = 8
 
@@ -116,12 +119,23 @@ func (t *Table) Observe(ev *trace.Event) *Proc {
 	switch ev.Kind {
 	case trace.KindExec:
 		if ev.Ret == 0 {
+			prevExe := p.Exe
 			t.fillFromEvent(p, ev)
 			if ev.ExePath == "" && ev.Path != "" {
 				p.Exe = ev.Path
 			}
 			if ev.ParentUUID != "" && (p.Parent == nil || p.Parent.UUID != ev.ParentUUID) {
 				t.linkParent(p, ev.ParentUUID, ev.PPID)
+			}
+			// Re-executing /proc/self/exe (busybox's standalone shell, runc)
+			// runs the same binary the process ran before the exec.
+			if p.Exe == SelfExe {
+				switch {
+				case prevExe != "" && prevExe != SelfExe:
+					p.Exe = prevExe
+				case p.Parent != nil && p.Parent.Exe != SelfExe:
+					p.Exe = p.Parent.Exe
+				}
 			}
 		}
 	case trace.KindFork:

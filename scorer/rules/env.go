@@ -30,7 +30,7 @@ type Env struct {
 type Proc struct {
 	Name      string   `expr:"name"`     // comm, at most 15 bytes
 	Exe       string   `expr:"exe"`      // executable path
-	ExeName   string   `expr:"exe_name"` // basename of exe (comm when exe is unknown)
+	ExeName   string   `expr:"exe_name"` // basename of exe (comm when exe is unknown or a busybox applet)
 	Argv      []string `expr:"argv"`
 	Cmdline   string   `expr:"cmdline"` // argv joined by spaces
 	PID       int      `expr:"pid"`
