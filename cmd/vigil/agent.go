@@ -15,9 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/logkey"
 	"github.com/vigilsec/vigil/scorer/agent"
 	"github.com/vigilsec/vigil/scorer/intel"
 	"github.com/vigilsec/vigil/scorer/output"
+	"github.com/vigilsec/vigil/trace/lake"
 )
 
 func init() { subcommands = append(subcommands, newAgentCmd) }
@@ -25,6 +27,7 @@ func init() { subcommands = append(subcommands, newAgentCmd) }
 func newAgentCmd() *cobra.Command {
 	var (
 		configPath, listen, models, lakeRoot, stdoutFormat, findingsFile, region, account, host string
+		replayRoot, replayFrom, replayTo, replayWorkload                                        string
 		ruleDirs, intelLists, webhooks                                                          []string
 		noDefaultRules, noStdout, eventBridge, securityHub                                      bool
 	)
@@ -111,6 +114,19 @@ Flags override the YAML file given with --config.`,
 			if err != nil {
 				return err
 			}
+			if replayRoot != "" {
+				from, err := parseTime(replayFrom)
+				if err != nil {
+					return err
+				}
+				to, err := parseTime(replayTo)
+				if err != nil {
+					return err
+				}
+				n, err := a.Replay(ctx, replayRoot, lake.Query{From: from, To: to, Workload: replayWorkload, Progress: true})
+				slog.Info("replay done", logkey.Events, n)
+				return errors.Join(err, a.Close())
+			}
 			runErr := a.RunLive(ctx)
 			return errors.Join(runErr, a.Close())
 		},
@@ -133,6 +149,10 @@ Flags override the YAML file given with --config.`,
 	f.StringVar(&region, "region", "", "AWS region for findings and outputs")
 	f.StringVar(&account, "account-id", "", "AWS account id for findings")
 	f.StringVar(&host, "host", "", "host name on events (default: hostname)")
+	f.StringVar(&replayRoot, "replay", "", "instead of watching live, replay this trace lake through the same scorer and outputs")
+	f.StringVar(&replayFrom, "from", "", "with --replay: first event time (RFC 3339, date, or duration ago)")
+	f.StringVar(&replayTo, "to", "", "with --replay: end of the time range")
+	f.StringVar(&replayWorkload, "workload", "", "with --replay: only this workload")
 	return cmd
 }
 

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/scorer/finding"
 	"github.com/vigilsec/vigil/scorer/output"
 	"github.com/vigilsec/vigil/trace"
+	"github.com/vigilsec/vigil/trace/lake"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -215,5 +218,112 @@ func TestModelsScoreAndBrokenBundleKeepsState(t *testing.T) {
 	t.Logf("finding types: %v", types)
 	if anomalies == 0 {
 		t.Fatalf("no anomaly findings from attack windows: %v", types)
+	}
+}
+
+// TestAutoSuppression: a rule finding about something the workload's
+// baseline has learned as normal is dropped when auto-suppression is on.
+func TestAutoSuppression(t *testing.T) {
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "models")
+	trainBundle(t, bundle)
+	rulesDir := filepath.Join(dir, "rules")
+	os.MkdirAll(rulesDir, 0o755)
+	os.WriteFile(filepath.Join(rulesDir, "curl.yaml"), []byte(`
+- rule: curl_in_container
+  name: curl executed
+  type: Execution:Runtime/SuspiciousTool
+  severity: 4
+  condition: kind == "exec" and proc.exe_name == "curl"
+`), 0o644)
+	// Benign traffic of the trained workloads (another seed, later).
+	events, _ := synth.Generate(synth.Options{Seed: 3, Minutes: 30, Instances: 1, Start: time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC)})
+	count := func(auto bool) (n int, suppressed uint64) {
+		cfg := fileConfig(t.TempDir())
+		cfg.Models.Root = bundle
+		cfg.Rules.Dirs = []string{rulesDir}
+		cfg.AutoSuppress.Enabled = auto
+		a, err := New(context.Background(), cfg, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range events {
+			ev := events[i]
+			a.Process(&ev)
+		}
+		suppressed = a.Engine.Stats().AutoSuppressed
+		a.Close()
+		for _, f := range readFindings(t, cfg.Outputs.File.Path) {
+			if f.Service.Detection.RuleID == "curl_in_container" {
+				n++
+			}
+		}
+		return n, suppressed
+	}
+	off, _ := count(false)
+	on, suppressed := count(true)
+	if off == 0 {
+		t.Fatal("the rule never fired; the test does not exercise auto-suppression")
+	}
+	if on != 0 || suppressed == 0 {
+		t.Fatalf("auto-suppression on: %d findings, %d suppressed (off: %d findings)", on, suppressed, off)
+	}
+}
+
+// TestReplayMatchesDirectProcessing: events written to a lake and replayed
+// raise the same findings as the same events processed directly.
+func TestReplayMatchesDirectProcessing(t *testing.T) {
+	dir := t.TempDir()
+	events, _ := synth.Generate(synth.Options{Seed: 5, Minutes: 30, Instances: 1, AttackEvery: 10})
+	root := filepath.Join(dir, "lake")
+	l, err := lake.Open(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := l.NewWriter(lake.WriterConfig{Host: "h1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		if err := w.Write(&events[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	summary := func(path string) []string {
+		var out []string
+		for _, f := range readFindings(t, path) {
+			out = append(out, fmt.Sprintf("%s %s %d", f.Type, f.Service.Detection.Key, f.Service.Count))
+		}
+		sort.Strings(out)
+		return out
+	}
+	direct := fileConfig(filepath.Join(dir, "direct"))
+	a, err := New(context.Background(), direct, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		ev := events[i]
+		a.Process(&ev)
+	}
+	a.Close()
+	replayed := fileConfig(filepath.Join(dir, "replay"))
+	b, err := New(context.Background(), replayed, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.Replay(context.Background(), root, lake.Query{})
+	if err != nil || n != int64(len(events)) {
+		t.Fatalf("replayed %d of %d events: %v", n, len(events), err)
+	}
+	b.Close()
+	d, r := summary(direct.Outputs.File.Path), summary(replayed.Outputs.File.Path)
+	if len(d) == 0 || strings.Join(d, "\n") != strings.Join(r, "\n") {
+		t.Fatalf("direct:\n%s\nreplayed:\n%s", strings.Join(d, "\n"), strings.Join(r, "\n"))
 	}
 }
