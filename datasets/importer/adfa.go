@@ -1,0 +1,169 @@
+package importer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/datasets/label"
+	"github.com/vigilsec/vigil/datasets/syscalls"
+	"github.com/vigilsec/vigil/internal/blob"
+	"github.com/vigilsec/vigil/trace"
+)
+
+// ADFA-LD has no timestamps: traces are laid out one minute apart from this
+// instant, their syscalls one microsecond apart, so time windows and order
+// are meaningful and the lake's partitions stay small.
+var adfaEpoch = time.Date(2013, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	adfaCluster  = "adfa-ld"
+	adfaWorkload = "adfa-ld/host"
+)
+
+var adfaClass = regexp.MustCompile(`^(.+)_[0-9]+$`)
+
+type adfaFile struct {
+	path, rel, split, kind, class string
+}
+
+// ImportADFA imports an ADFA-LD tree (Training_Data_Master/UTD-*.txt,
+// Validation_Data_Master/UVD-*.txt, Attack_Data_Master/<Class>_<n>/*.txt):
+// one trace and one label per file.
+func ImportADFA(ctx context.Context, root string, w Writer, store blob.Store) (*Summary, error) {
+	files, err := adfaFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	sum := newSummary()
+	var ev trace.Event
+	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		start := adfaEpoch.Add(time.Duration(i) * time.Minute)
+		uid := procUUID("adfa-ld", f.rel)
+		n := int64(0)
+		err := readADFA(f.path, func(nr int) error {
+			_, x86, ok := syscalls.FromI386(nr)
+			if !ok {
+				return fmt.Errorf("unknown i386 syscall number %d", nr)
+			}
+			ev = trace.Event{
+				Time: start.Add(time.Duration(n) * time.Microsecond).UnixNano(), Host: "adfa-ld", Kind: trace.KindSyscall,
+				PID: int32(i + 1), TID: int32(i + 1), ProcUUID: uid, Syscall: int32(x86),
+				Cluster: adfaCluster, Workload: adfaWorkload,
+			}
+			n++
+			return w.Write(&ev)
+		})
+		if err != nil {
+			return sum, err
+		}
+		if n == 0 {
+			return sum, &FileError{File: f.path, Msg: "empty trace"}
+		}
+		sum.Events += n
+		r := &label.Run{
+			Source: label.SourceADFA, Scenario: "adfa-ld/" + f.split, Kind: f.kind, RunID: strings.TrimSuffix(f.rel, ".txt"),
+			Host: "adfa-ld", Start: start, End: start.Add(time.Duration(n) * time.Microsecond),
+			Cluster: adfaCluster, Workload: adfaWorkload, Events: n,
+		}
+		if f.kind == "attack" {
+			r.Attack = &label.Attack{ID: f.class, Start: r.Start, End: r.End,
+				Processes: []label.Process{{Role: "attack", PID: i + 1, StartTime: start, UUID: uid}}}
+		}
+		if err := putLabel(ctx, store, r); err != nil {
+			return sum, err
+		}
+		sum.add(r)
+	}
+	return sum, nil
+}
+
+func adfaFiles(root string) ([]adfaFile, error) {
+	var files []adfaFile
+	found := false
+	for _, d := range []struct{ dir, split, kind string }{
+		{"Training_Data_Master", "training", "benign"},
+		{"Validation_Data_Master", "validation", "benign"},
+		{"Attack_Data_Master", "attack", "attack"},
+	} {
+		base := filepath.Join(root, d.dir)
+		if _, err := os.Stat(base); errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		found = true
+		err := filepath.WalkDir(base, func(p string, de os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if de.IsDir() || !strings.HasSuffix(p, ".txt") {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			f := adfaFile{path: p, rel: filepath.ToSlash(rel), split: d.split, kind: d.kind}
+			if d.kind == "attack" {
+				parent := filepath.Base(filepath.Dir(p))
+				m := adfaClass.FindStringSubmatch(parent)
+				if m == nil || filepath.Dir(p) == base {
+					return &FileError{File: p, Msg: "attack traces live in Attack_Data_Master/<Class>_<n>/"}
+				}
+				f.class = m[1]
+				f.split = "attack/" + m[1]
+			}
+			files = append(files, f)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s: not an ADFA-LD directory (no Training_Data_Master, Validation_Data_Master or Attack_Data_Master)", root)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no .txt traces", root)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
+	return files, nil
+}
+
+// readADFA calls fn with each syscall number of the file, in order.
+func readADFA(path string, fn func(int) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for line := 1; ; line++ {
+		s, err := br.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return &FileError{File: path, Line: line, Msg: err.Error()}
+		}
+		for i, tok := range strings.Fields(s) {
+			nr, perr := strconv.Atoi(tok)
+			if perr != nil || nr < 0 {
+				return &FileError{File: path, Line: line, Msg: fmt.Sprintf("token %d %q is not a syscall number", i+1, tok)}
+			}
+			if ferr := fn(nr); ferr != nil {
+				return &FileError{File: path, Line: line, Msg: fmt.Sprintf("token %d: %v", i+1, ferr)}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
