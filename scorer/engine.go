@@ -144,6 +144,9 @@ type Engine struct {
 	env       rules.Env
 	lastTime  int64
 	matches   []*rules.Rule
+	// The workload and container of the previous event (see track).
+	lastW           *workload
+	lastCtr, lastWK string
 
 	stats struct {
 		events, ruleMatches, ruleErrors, suppressed, autoSuppressed, aggregated, rateLimited uint64
@@ -192,12 +195,17 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 
 // Process runs one event through rules and feature windows.
 func (e *Engine) Process(ev *trace.Event) {
-	start := time.Now()
+	var start time.Time
+	timed := e.Metrics != nil && e.Metrics.sampleNext()
+	if timed {
+		start = time.Now()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stats.events++
-	if i := ev.Kind.Index(); i >= 0 {
-		e.stats.byKind[i]++
+	ki := ev.Kind.Index()
+	if ki >= 0 {
+		e.stats.byKind[ki]++
 	}
 	if ev.Time > e.lastTime {
 		e.lastTime = ev.Time
@@ -210,13 +218,13 @@ func (e *Engine) Process(ev *trace.Event) {
 	e.fillEnv(ev, p)
 	set := e.rules.Load()
 	e.matches = e.matches[:0]
-	set.Match(ev.Kind, &e.env, e.onMatch)
+	set.MatchIndex(ki, &e.env, e.onMatch)
 	for _, r := range e.matches {
 		e.ruleFinding(ev, p, r)
 	}
 	e.extractor.Add(ev)
 	if m := e.Metrics; m != nil {
-		m.observeEvent(ev.Kind, time.Since(start))
+		m.observeEvent(ki, timed, start)
 	}
 }
 
@@ -266,19 +274,24 @@ func (e *Engine) track(ev *trace.Event) {
 	if ev.ContainerID == "" {
 		return
 	}
-	w := e.workloads[ev.Workload]
-	if w == nil {
-		if len(e.workloads) >= e.cfg.MaxWorkloads {
-			e.evictWorkload()
+	// Events come in runs from one container; skip the map work then.
+	w := e.lastW
+	if w == nil || ev.ContainerID != e.lastCtr || ev.Workload != e.lastWK {
+		w = e.workloads[ev.Workload]
+		if w == nil {
+			if len(e.workloads) >= e.cfg.MaxWorkloads {
+				e.evictWorkload()
+			}
+			w = &workload{containers: map[string]int64{}}
+			e.workloads[ev.Workload] = w
 		}
-		w = &workload{containers: map[string]int64{}}
-		e.workloads[ev.Workload] = w
+		if _, ok := w.containers[ev.ContainerID]; !ok {
+			e.idents[ev.ContainerID] = &identity{ev: identityOf(ev)}
+		}
+		w.containers[ev.ContainerID] = ev.Time
+		e.lastW, e.lastCtr, e.lastWK = w, ev.ContainerID, ev.Workload
 	}
 	w.lastSeen = ev.Time
-	if _, ok := w.containers[ev.ContainerID]; !ok {
-		e.idents[ev.ContainerID] = &identity{ev: identityOf(ev)}
-	}
-	w.containers[ev.ContainerID] = ev.Time
 	switch ev.Kind {
 	case trace.KindOpen:
 		if ev.Flags&(3|0x40|0x200) == 0 || ev.Ret < 0 {
@@ -328,6 +341,7 @@ func (e *Engine) evictWorkload() {
 	}
 	delete(e.workloads, oldest)
 	e.stats.workloadsEvicted++
+	e.lastW = nil
 }
 
 func identityOf(ev *trace.Event) trace.Event {

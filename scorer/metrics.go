@@ -45,13 +45,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeEvent(k trace.Kind, d time.Duration) {
-	if i := k.Index(); i >= 0 {
-		m.byKind[i].Inc()
-	}
+// sampleNext says whether to time the next event (1 in 16: reading the
+// clock twice per event would cost more than some events).
+func (m *Metrics) sampleNext() bool {
 	m.sample++
-	if m.sample&15 == 0 {
-		m.eventLatency.Observe(d.Seconds())
+	return m.sample&15 == 0
+}
+
+func (m *Metrics) observeEvent(kindIndex int, timed bool, start time.Time) {
+	if kindIndex >= 0 {
+		m.byKind[kindIndex].Inc()
+	}
+	if timed {
+		m.eventLatency.Observe(time.Since(start).Seconds())
 	}
 }
 

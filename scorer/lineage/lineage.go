@@ -51,6 +51,7 @@ type Table struct {
 	max    int
 	byUUID map[string]*Proc
 	byPID  map[int32]*Proc // processes without a uuid, and the latest uuid per pid
+	last   *Proc           // the previous event's process: events come in runs
 	// Evicted counts processes forgotten to stay under max.
 	Evicted int64
 }
@@ -93,7 +94,12 @@ func (t *Table) put(p *Proc) {
 // Observe folds ev into the table and returns the process ev belongs to
 // (never nil).
 func (t *Table) Observe(ev *trace.Event) *Proc {
-	p := t.get(ev.ProcUUID, ev.PID)
+	var p *Proc
+	if l := t.last; l != nil && ev.ProcUUID != "" && l.UUID == ev.ProcUUID {
+		p = l
+	} else {
+		p = t.get(ev.ProcUUID, ev.PID)
+	}
 	if p == nil && ev.ProcUUID != "" {
 		// A child first seen through its parent's fork event has no uuid
 		// yet; adopt it.
@@ -110,6 +116,7 @@ func (t *Table) Observe(ev *trace.Event) *Proc {
 		t.linkParent(p, ev.ParentUUID, ev.PPID)
 		t.put(p)
 	}
+	t.last = p
 	p.lastSeen = ev.Time
 	if ev.EUID != p.EUID {
 		p.PrevEUID = int64(p.EUID)
@@ -220,6 +227,7 @@ func Lineage(p *Proc) []*Proc {
 // tenth. Pointers held by children stay valid (ancestry remains correct);
 // only lookups forget.
 func (t *Table) evict() {
+	t.last = nil
 	target := t.max - t.max/10
 	drop := func(keep func(*Proc) bool) {
 		for k, p := range t.byUUID {

@@ -214,7 +214,16 @@ func (s *Set) Clone() *Set {
 // that matches. A rule whose evaluation fails (a bug in a helper, never bad
 // input) is reported through fn's err, so it is counted, not ignored.
 func (s *Set) Match(kind trace.Kind, env *Env, fn func(r *Rule, err error)) {
-	for _, r := range s.ForKind(kind) {
+	s.MatchIndex(kind.Index(), env, fn)
+}
+
+// MatchIndex is Match for a caller that already has the kind's index
+// (trace.Kind.Index; -1 for unknown kinds).
+func (s *Set) MatchIndex(i int, env *Env, fn func(r *Rule, err error)) {
+	if i < 0 || i >= len(trace.Kinds) {
+		i = len(trace.Kinds)
+	}
+	for _, r := range s.byKind[i] {
 		if !r.guard(env) {
 			continue
 		}
