@@ -327,3 +327,54 @@ func TestReplayMatchesDirectProcessing(t *testing.T) {
 		t.Fatalf("direct:\n%s\nreplayed:\n%s", strings.Join(d, "\n"), strings.Join(r, "\n"))
 	}
 }
+
+// TestLakeUploadAndModelSwap: with lake.root set every event is also
+// written to the lake; a new good bundle replaces the loaded one on reload.
+func TestLakeUploadAndModelSwap(t *testing.T) {
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "models")
+	trainBundle(t, bundle)
+	cfg := fileConfig(dir)
+	cfg.Lake.Root = filepath.Join(dir, "lake")
+	cfg.Models.Root = bundle
+	a, err := New(context.Background(), cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.models.Get()
+	if err := a.reloadModels(context.Background()); err != nil || a.models.Get() != first {
+		t.Fatalf("an unchanged bundle was reloaded (err %v)", err)
+	}
+	// Retrain on other data and publish over the old bundle.
+	events, _ := synth.Generate(synth.Options{Seed: 11, Minutes: 120, Instances: 1})
+	ms, _, err := models.TrainScan(context.Background(), models.RunConfig{}, features.SliceScan(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := blob.Open(context.Background(), bundle)
+	if _, err := models.Write(context.Background(), st, ms, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.reloadModels(context.Background()); err != nil || a.models.Get() == first {
+		t.Fatalf("new bundle not swapped in (err %v)", err)
+	}
+	for i := range events[:5000] {
+		ev := events[i]
+		a.Process(&ev)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(context.Background(), cfg.Lake.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n := 0
+	if err := l.Scan(context.Background(), lake.Query{}, func(*trace.Event) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 5000 {
+		t.Fatalf("lake holds %d of 5000 events", n)
+	}
+}
