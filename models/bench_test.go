@@ -42,7 +42,7 @@ func BenchmarkTrain(b *testing.B) {
 
 // BenchmarkTrainMemory feeds 1, 3 and 9 hours of SYNTHETIC events, an
 // hour at a time, through the extractor into a trainer and reports the heap
-// the trainer retains. With the default caps (4096 sampled vectors, 1024
+// the trainer retains. With the default caps (2048 sampled vectors, 512
 // held-out windows per workload) the samples fill after about 1.5 days of
 // one-instance windows; here the caps are shrunk so that they fill within
 // the first hour and the plateau is visible while the trace grows nine-fold.

@@ -20,9 +20,9 @@ type TrainConfig struct {
 	// window's key, for calibration (default 5).
 	HoldOutEvery int `json:"hold_out_every"`
 	// Sample bounds the windows per workload kept for the rate and
-	// multivariate fits (default 4096), HourSample per hour of day (default
-	// 512), HoldOut the held-out windows kept for calibration (default
-	// 1024). Samples are the windows with the smallest key hashes, so they
+	// multivariate fits (default 2048), HourSample per hour of day (default
+	// 128), HoldOut the held-out windows kept for calibration (default 512).
+	// With the defaults a workload's trainer holds a few MiB at most. Samples are the windows with the smallest key hashes, so they
 	// do not depend on event order and memory does not grow with the trace.
 	Sample     int `json:"sample"`
 	HourSample int `json:"hour_sample"`
@@ -38,13 +38,13 @@ func (c TrainConfig) withDefaults() TrainConfig {
 		c.HoldOutEvery = 5
 	}
 	if c.Sample == 0 {
-		c.Sample = 4096
+		c.Sample = 2048
 	}
 	if c.HourSample == 0 {
-		c.HourSample = 512
+		c.HourSample = 128
 	}
 	if c.HoldOut == 0 {
-		c.HoldOut = 1024
+		c.HoldOut = 512
 	}
 	return c
 }
