@@ -46,8 +46,6 @@ type EventBridge struct {
 	detailType string
 	attempts   int
 	delay      time.Duration
-	// Oversize counts findings too large for one entry (never sent).
-	Oversize int
 }
 
 // EventBridgeConfig configures the output.
@@ -89,6 +87,10 @@ func (o *EventBridge) Name() string { return "eventbridge:" + o.bus }
 
 func (o *EventBridge) Write(ctx context.Context, batch []Record) error {
 	var entries []ebtypes.PutEventsRequestEntry
+	// A finding too large for one entry cannot be sent at all; it is
+	// counted as failed (and reported) rather than dropped silently.
+	failed := 0
+	var failErr error
 	for _, r := range batch {
 		detail, err := json.Marshal(r.Finding)
 		if err != nil {
@@ -98,8 +100,9 @@ func (o *EventBridge) Write(ctx context.Context, batch []Record) error {
 			EventBusName: aws.String(o.bus), Source: aws.String(o.source), DetailType: aws.String(o.detailType),
 			Detail: aws.String(string(detail)), Time: aws.Time(r.Finding.UpdatedAt),
 		}
-		if entrySize(e) > EventBridgeMaxBytes {
-			o.Oversize++
+		if size := entrySize(e); size > EventBridgeMaxBytes {
+			failed++
+			failErr = fmt.Errorf("eventbridge: finding %s is %d bytes, over the %d byte entry limit", r.Finding.ID, size, EventBridgeMaxBytes)
 			continue
 		}
 		entries = append(entries, e)
@@ -107,8 +110,6 @@ func (o *EventBridge) Write(ctx context.Context, batch []Record) error {
 	// Pack entries into calls of at most 10 entries and 256 KB. A call
 	// that fails as a whole fails the batch (retried: delivery is at least
 	// once); entries rejected for good are counted and the rest go on.
-	failed := 0
-	var failErr error
 	for len(entries) > 0 {
 		n, size := 0, 0
 		for n < len(entries) && n < EventBridgeMaxEntries && size+entrySize(entries[n]) <= EventBridgeMaxBytes {
