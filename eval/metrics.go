@@ -14,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -172,11 +173,11 @@ type TypeMetrics struct {
 	Emitted       int `json:"emitted"`
 	TruePositives int `json:"true_positives"`
 	// Precision is TruePositives/Emitted (NaN when nothing was emitted).
-	Precision float64 `json:"precision"`
+	Precision Float `json:"precision"`
 	// ExpectedRuns counts runs that list this type; Found those that got it.
-	ExpectedRuns int     `json:"expected_runs"`
-	FoundRuns    int     `json:"found_runs"`
-	Recall       float64 `json:"recall"` // FoundRuns/ExpectedRuns (NaN when none expected)
+	ExpectedRuns int   `json:"expected_runs"`
+	FoundRuns    int   `json:"found_runs"`
+	Recall       Float `json:"recall"` // FoundRuns/ExpectedRuns (NaN when none expected)
 }
 
 // ByType computes precision (over first reports) and recall (over runs that
@@ -232,11 +233,11 @@ func uniq(s []string) []string {
 	return slices.Compact(s)
 }
 
-func ratio(a, b int) float64 {
+func ratio(a, b int) Float {
 	if b == 0 {
-		return math.NaN()
+		return Float(math.NaN())
 	}
-	return float64(a) / float64(b)
+	return Float(float64(a) / float64(b))
 }
 
 // WorkloadFalse is the false-finding rate of one workload.
@@ -245,8 +246,8 @@ type WorkloadFalse struct {
 	// Hours of benign observation (windows that overlap no attack).
 	Hours float64 `json:"benign_hours"`
 	// False counts first reports matching no attack run.
-	False   int     `json:"false_findings"`
-	PerHour float64 `json:"false_per_hour"` // NaN without benign hours
+	False   int   `json:"false_findings"`
+	PerHour Float `json:"false_per_hour"` // NaN without benign hours
 	// ByType breaks False down.
 	ByType map[string]int `json:"by_type,omitempty"`
 }
@@ -278,9 +279,9 @@ func FalseRates(ems []Emission, match []int, hours map[string]float64) []Workloa
 	}
 	out := make([]WorkloadFalse, 0, len(m))
 	for _, f := range m {
-		f.PerHour = math.NaN()
+		f.PerHour = Float(math.NaN())
 		if f.Hours > 0 {
-			f.PerHour = float64(f.False) / f.Hours
+			f.PerHour = Float(float64(f.False) / f.Hours)
 		}
 		out = append(out, *f)
 	}
@@ -291,16 +292,16 @@ func FalseRates(ems []Emission, match []int, hours map[string]float64) []Workloa
 // ModeMetrics summarises one detector configuration (rules only, baselines
 // only, both) over every run.
 type ModeMetrics struct {
-	Mode     string  `json:"mode"`
-	Runs     int     `json:"runs"`
-	Detected int     `json:"detected"`
-	Recall   float64 `json:"recall"`
+	Mode     string `json:"mode"`
+	Runs     int    `json:"runs"`
+	Detected int    `json:"detected"`
+	Recall   Float  `json:"recall"`
 	// False first reports over all benign hours.
 	False        int     `json:"false_findings"`
 	BenignHours  float64 `json:"benign_hours"`
-	FalsePerHour float64 `json:"false_per_workload_hour"`
+	FalsePerHour Float   `json:"false_per_workload_hour"`
 	// Precision of first reports (true / all).
-	Precision float64 `json:"precision"`
+	Precision Float `json:"precision"`
 	// MedianLatency and MaxLatency over detected runs.
 	MedianLatency time.Duration `json:"median_latency_ns"`
 	MaxLatency    time.Duration `json:"max_latency_ns"`
@@ -352,9 +353,9 @@ func Modes(runs []AttackRun, ems []Emission, grace time.Duration, hours map[stri
 		}
 		mm.Recall = ratio(mm.Detected, len(runs))
 		mm.Precision = ratio(tp, firsts)
-		mm.FalsePerHour = math.NaN()
+		mm.FalsePerHour = Float(math.NaN())
 		if total > 0 {
-			mm.FalsePerHour = float64(mm.False) / total
+			mm.FalsePerHour = Float(float64(mm.False) / total)
 		}
 		if len(lats) > 0 {
 			slices.Sort(lats)
@@ -376,36 +377,36 @@ func medianDuration(s []time.Duration) time.Duration {
 
 // Point is one ROC operating point: alarm when score >= Threshold.
 type Point struct {
-	Threshold float64 `json:"threshold"`
-	FPR       float64 `json:"fpr"`
-	TPR       float64 `json:"tpr"`
+	Threshold Float `json:"threshold"`
+	FPR       Float `json:"fpr"`
+	TPR       Float `json:"tpr"`
 }
 
 // PRPoint is one precision-recall operating point.
 type PRPoint struct {
-	Threshold float64 `json:"threshold"`
-	Recall    float64 `json:"recall"`
-	Precision float64 `json:"precision"`
+	Threshold Float `json:"threshold"`
+	Recall    Float `json:"recall"`
+	Precision Float `json:"precision"`
 }
 
 // Curve is one score's ROC and PR curves over labelled samples.
 type Curve struct {
-	Name      string  `json:"name"`
-	Positives int     `json:"positives"`
-	Negatives int     `json:"negatives"`
-	ROCAUC    float64 `json:"roc_auc"`
+	Name      string `json:"name"`
+	Positives int    `json:"positives"`
+	Negatives int    `json:"negatives"`
+	ROCAUC    Float  `json:"roc_auc"`
 	// AP is average precision, the step-wise area under the PR curve
 	// (sum over thresholds of (R_k - R_{k-1}) P_k), which unlike trapezoids
 	// does not reward interpolating between operating points.
-	AP  float64   `json:"pr_auc_average_precision"`
+	AP  Float     `json:"pr_auc_average_precision"`
 	ROC []Point   `json:"roc"`
 	PR  []PRPoint `json:"pr"`
 	// Threshold is the calibrated alarm threshold when one applies (the
 	// model's, per workload it may differ; then the median), with the
 	// operating point it gives.
-	Threshold    float64 `json:"threshold,omitempty"`
-	ThresholdTPR float64 `json:"threshold_tpr,omitempty"`
-	ThresholdFPR float64 `json:"threshold_fpr,omitempty"`
+	Threshold    Float `json:"threshold,omitempty"`
+	ThresholdTPR Float `json:"threshold_tpr,omitempty"`
+	ThresholdFPR Float `json:"threshold_fpr,omitempty"`
 }
 
 // Curves computes ROC (with AUC by trapezoids over the exact step curve,
@@ -418,7 +419,7 @@ func Curves(name string, scores []float64, pos []bool) Curve {
 		p bool
 	}
 	all := make([]sp, len(scores))
-	c := Curve{Name: name, ROCAUC: math.NaN(), AP: math.NaN()}
+	c := Curve{Name: name, ROCAUC: Float(math.NaN()), AP: Float(math.NaN())}
 	for i, s := range scores {
 		if math.IsNaN(s) {
 			s = math.Inf(-1)
@@ -432,7 +433,7 @@ func Curves(name string, scores []float64, pos []bool) Curve {
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].s > all[j].s })
 	P, N := float64(c.Positives), float64(c.Negatives)
-	c.ROC = append(c.ROC, Point{Threshold: math.Inf(1)})
+	c.ROC = append(c.ROC, Point{Threshold: Float(math.Inf(1))})
 	var tp, fp float64
 	auc, ap, prevR := 0.0, 0.0, 0.0
 	prev := Point{}
@@ -446,35 +447,35 @@ func Curves(name string, scores []float64, pos []bool) Curve {
 			}
 			j++
 		}
-		pt := Point{Threshold: all[i].s}
+		pt := Point{Threshold: Float(all[i].s)}
 		if N > 0 {
-			pt.FPR = fp / N
+			pt.FPR = Float(fp / N)
 		}
 		if P > 0 {
-			pt.TPR = tp / P
+			pt.TPR = Float(tp / P)
 		}
-		auc += (pt.FPR - prev.FPR) * (pt.TPR + prev.TPR) / 2
+		auc += float64(pt.FPR-prev.FPR) * float64(pt.TPR+prev.TPR) / 2
 		prev = pt
 		c.ROC = append(c.ROC, pt)
 		if P > 0 {
 			prec := tp / (tp + fp)
-			c.PR = append(c.PR, PRPoint{Threshold: all[i].s, Recall: pt.TPR, Precision: prec})
-			ap += (pt.TPR - prevR) * prec
-			prevR = pt.TPR
+			c.PR = append(c.PR, PRPoint{Threshold: Float(all[i].s), Recall: pt.TPR, Precision: Float(prec)})
+			ap += (float64(pt.TPR) - prevR) * prec
+			prevR = float64(pt.TPR)
 		}
 		i = j
 	}
 	if P > 0 && N > 0 {
-		c.ROCAUC = auc
+		c.ROCAUC = Float(auc)
 	}
 	if P > 0 {
-		c.AP = ap
+		c.AP = Float(ap)
 	}
 	return c
 }
 
 // OperatingPoint returns the TPR and FPR of alarming at score >= t.
-func OperatingPoint(scores []float64, pos []bool, t float64) (tpr, fpr float64) {
+func OperatingPoint(scores []float64, pos []bool, t float64) (tpr, fpr Float) {
 	var tp, fp, p, n float64
 	for i, s := range scores {
 		if pos[i] {
@@ -490,10 +491,10 @@ func OperatingPoint(scores []float64, pos []bool, t float64) (tpr, fpr float64) 
 		}
 	}
 	if p > 0 {
-		tpr = tp / p
+		tpr = Float(tp / p)
 	}
 	if n > 0 {
-		fpr = fp / n
+		fpr = Float(fp / n)
 	}
 	return
 }
@@ -510,4 +511,26 @@ func Thin[T any](pts []T, n int) []T {
 		out = append(out, pts[i*(len(pts)-1)/(n-1)])
 	}
 	return out
+}
+
+// Float is a metric value; NaN (undefined, e.g. precision of nothing) and
+// infinities encode as JSON null, which encoding/json cannot do for float64.
+type Float float64
+
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	*f = Float(v)
+	return err
 }

@@ -98,7 +98,7 @@ func TestByType(t *testing.T) {
 	type row struct {
 		typ                     string
 		emitted, tp, exp, found int
-		precision, recall       float64
+		precision, recall       Float
 		precisionNaN, recallNaN bool
 	}
 	want := []row{
@@ -121,11 +121,11 @@ func TestByType(t *testing.T) {
 	}
 }
 
-func same(got, want float64, wantNaN bool) bool {
+func same(got, want Float, wantNaN bool) bool {
 	if wantNaN {
-		return math.IsNaN(got)
+		return math.IsNaN(float64(got))
 	}
-	return math.Abs(got-want) < 1e-12
+	return math.Abs(float64(got-want)) < 1e-12
 }
 
 func TestFalseRates(t *testing.T) {
@@ -181,7 +181,7 @@ func TestCurvesByHand(t *testing.T) {
 	if !same(c.ROCAUC, 0.75, false) || !same(c.AP, 5.0/6, false) || c.Positives != 2 || c.Negatives != 2 {
 		t.Fatalf("auc %v ap %v", c.ROCAUC, c.AP)
 	}
-	wantROC := []Point{{math.Inf(1), 0, 0}, {0.8, 0, 0.5}, {0.4, 0.5, 0.5}, {0.35, 0.5, 1}, {0.1, 1, 1}}
+	wantROC := []Point{{Float(math.Inf(1)), 0, 0}, {0.8, 0, 0.5}, {0.4, 0.5, 0.5}, {0.35, 0.5, 1}, {0.1, 1, 1}}
 	if !slices.Equal(c.ROC, wantROC) {
 		t.Fatalf("roc %v", c.ROC)
 	}
@@ -195,7 +195,7 @@ func TestCurvesByHand(t *testing.T) {
 		t.Fatalf("ties: auc %v ap %v", c.ROCAUC, c.AP)
 	}
 	// One class only: AUC undefined.
-	if c := Curves("u", []float64{1, 2}, []bool{false, false}); !math.IsNaN(c.ROCAUC) || !math.IsNaN(c.AP) {
+	if c := Curves("u", []float64{1, 2}, []bool{false, false}); !math.IsNaN(float64(c.ROCAUC)) || !math.IsNaN(float64(c.AP)) {
 		t.Fatalf("no positives: %v %v", c.ROCAUC, c.AP)
 	}
 	// NaN scores rank below everything.
@@ -225,7 +225,7 @@ func TestCurvesAgreeWithMannWhitney(t *testing.T) {
 		if len(att) == 0 || len(ben) == 0 {
 			continue
 		}
-		if got, want := Curves("r", scores, pos).ROCAUC, meval.AUC(ben, att); math.Abs(got-want) > 1e-9 {
+		if got, want := Curves("r", scores, pos).ROCAUC, meval.AUC(ben, att); math.Abs(float64(got)-want) > 1e-9 {
 			t.Fatalf("trial %d: curve AUC %v, Mann-Whitney %v", trial, got, want)
 		}
 	}

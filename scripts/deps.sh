@@ -17,3 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Headless Chromium renders the replay report (eval's HTML test, issue 7).
+if ! command -v chromium >/dev/null; then
+	echo "deps: installing chromium"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
