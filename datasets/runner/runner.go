@@ -90,7 +90,6 @@ type run struct {
 	s     *scenario.Scenario
 	log   *slog.Logger
 	lbl   *label.Run
-	rng   *rand.Rand
 	ids   map[string]string // container name -> id
 	short string
 	mu    sync.Mutex
@@ -122,7 +121,6 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		cfg:         cfg,
 		s:           s,
 		log:         log.With(logkey.Scenario, s.Name, "run", runID),
-		rng:         rand.New(rand.NewPCG(uint64(cfg.Seed), fnv64(s.Name))),
 		ids:         map[string]string{},
 		cgroups:     map[uint64]bool{},
 		cgroupOwner: map[uint64]string{},
@@ -192,11 +190,7 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	r.startJobs(jobsCtx, &jobs)
 
 	if a := s.Attack; a != nil {
-		at := a.At
-		if at == 0 {
-			at = 0.3 + 0.3*r.rng.Float64()
-		}
-		if err := sleepUntil(ctx, t0.Add(time.Duration(at*float64(cfg.Duration)))); err != nil {
+		if err := sleepUntil(ctx, t0.Add(AttackOffset(s, cfg.Seed, cfg.Duration))); err != nil {
 			return nil, err
 		}
 		if err := r.attack(ctx); err != nil {
@@ -318,7 +312,27 @@ func (r *run) labels(name, role string) map[string]string {
 }
 
 func (r *run) seedFor(name string) string {
-	return strconv.FormatUint(uint64(r.cfg.Seed)^fnv64(name), 10)
+	return strconv.FormatUint(ContainerSeed(r.cfg.Seed, name), 10)
+}
+
+// ContainerSeed is the VIGIL_SEED a container of a run with seed gets: the
+// workload's data and timing follow from it.
+func ContainerSeed(seed int64, container string) uint64 {
+	return uint64(seed) ^ fnv64(container)
+}
+
+// AttackOffset is when, after the workload starts, the attack's steps begin:
+// at the scenario's fraction of the run, or where the seed puts it between
+// 30% and 60%.
+func AttackOffset(s *scenario.Scenario, seed int64, d time.Duration) time.Duration {
+	if s.Attack == nil {
+		return 0
+	}
+	at := s.Attack.At
+	if at == 0 {
+		at = 0.3 + 0.3*rand.New(rand.NewPCG(uint64(seed), fnv64(s.Name))).Float64()
+	}
+	return time.Duration(at * float64(d))
 }
 
 func (r *run) start(ctx context.Context) error {

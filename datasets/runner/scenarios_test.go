@@ -20,33 +20,41 @@ import (
 )
 
 var env struct {
-	once    sync.Once
-	dc      *dockerapi.Client
-	ref     string
-	capture *runner.Capture
-	err     error
+	dockerOnce, bpfOnce sync.Once
+	dc                  *dockerapi.Client
+	ref                 string
+	dockerErr           error
+	capture             *runner.Capture
+	bpfErr              error
 }
 
-// setup builds the scenario image and loads the collector once for all
-// scenarios: both cost seconds.
-func setup(t *testing.T) {
+// dockerEnv builds the scenario image once for all tests.
+func dockerEnv(t *testing.T) {
 	t.Helper()
 	dockertest.Require(t)
-	env.once.Do(func() {
-		ctx := context.Background()
-		if env.dc, env.err = dockerapi.New(); env.err != nil {
+	env.dockerOnce.Do(func() {
+		if env.dc, env.dockerErr = dockerapi.New(); env.dockerErr != nil {
 			return
 		}
-		if env.ref, env.err = image.Build(ctx, env.dc, image.Options{}); env.err != nil {
-			return
-		}
-		env.capture, env.err = runner.NewCollector(ctx, slog.Default())
+		env.ref, env.dockerErr = image.Build(context.Background(), env.dc, image.Options{})
 	})
-	if env.err != nil {
-		if strings.Contains(env.err.Error(), "collector") && os.Getenv("VIGIL_REQUIRE_BPF") != "1" {
-			t.Skipf("collector unavailable (set VIGIL_REQUIRE_BPF=1 to fail instead): %v", env.err)
+	if env.dockerErr != nil {
+		t.Fatal(env.dockerErr)
+	}
+}
+
+// setup also loads the collector, once: both cost seconds.
+func setup(t *testing.T) {
+	t.Helper()
+	dockerEnv(t)
+	env.bpfOnce.Do(func() {
+		env.capture, env.bpfErr = runner.NewCollector(context.Background(), slog.Default())
+	})
+	if env.bpfErr != nil {
+		if os.Getenv("VIGIL_REQUIRE_BPF") != "1" {
+			t.Skipf("collector unavailable (set VIGIL_REQUIRE_BPF=1 to fail instead): %v", env.bpfErr)
 		}
-		t.Fatal(env.err)
+		t.Fatal(env.bpfErr)
 	}
 }
 

@@ -296,16 +296,10 @@ func runDGA(args []string) error {
 	n := fs.Int("n", 20, "names to look up")
 	tld := fs.String("tld", "top", "top-level domain")
 	fs.Parse(args)
-	r := c.rng("dga")
-	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
 	resolved := 0
-	for i := 0; i < *n; i++ {
-		b := make([]byte, 12+r.IntN(10))
-		for j := range b {
-			b[j] = letters[r.IntN(len(letters))]
-		}
+	for _, name := range dgaNames(&c, *n, *tld) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if _, err := net.DefaultResolver.LookupHost(ctx, string(b)+"."+*tld); err == nil {
+		if _, err := net.DefaultResolver.LookupHost(ctx, name); err == nil {
 			resolved++
 		}
 		cancel()
@@ -384,4 +378,20 @@ func runIMDS(args []string) error {
 		return fmt.Errorf("%d of %d requests failed", failed, len(args))
 	}
 	return nil
+}
+
+// dgaNames generates n names the way domain generation algorithms do: a
+// seeded stream of random labels under one TLD.
+func dgaNames(c *common, n int, tld string) []string {
+	r := c.rng("dga")
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	out := make([]string, n)
+	for i := range out {
+		b := make([]byte, 12+r.IntN(10))
+		for j := range b {
+			b[j] = letters[r.IntN(len(letters))]
+		}
+		out[i] = string(b) + "." + tld
+	}
+	return out
 }

@@ -1,0 +1,106 @@
+package runner_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/datasets"
+	"github.com/vigilsec/vigil/datasets/runner"
+	"github.com/vigilsec/vigil/datasets/scenario"
+)
+
+func TestSeedDecides(t *testing.T) {
+	lib, err := datasets.Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := lib.Resolve("reverse-shell-nc")
+	d := time.Minute
+	a, b, c := runner.AttackOffset(s, 1, d), runner.AttackOffset(s, 1, d), runner.AttackOffset(s, 2, d)
+	if a != b || a == c {
+		t.Errorf("attack offsets %v %v %v: same seed must agree, another seed differ", a, b, c)
+	}
+	if a < 18*time.Second || a > 36*time.Second {
+		t.Errorf("attack at %v of %v, want within 30%%..60%%", a, d)
+	}
+	if runner.ContainerSeed(1, "web") != runner.ContainerSeed(1, "web") || runner.ContainerSeed(1, "web") == runner.ContainerSeed(1, "loadgen") {
+		t.Error("container seeds must follow the run seed and differ between containers")
+	}
+}
+
+func leftovers(t *testing.T) int {
+	t.Helper()
+	cs, err := env.dc.ListContainers(context.Background(), runner.LabelRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+// A run that fails half-way removes what it made.
+func TestCleanupOnFailure(t *testing.T) {
+	dockerEnv(t)
+	s, err := scenario.Parse("broken.yaml", []byte(`name: broken
+kind: attack
+description: the second container exits at once, the run must fail and clean up
+task: {cluster: test, family: broken, revision: 1}
+containers:
+  - name: ok
+    command: [vsim, kv]
+  - name: dies
+    command: [sh, -c, "exit 3"]
+attack:
+  id: never
+  container: ok
+  findings: [Execution:Runtime/ReverseShell]
+  steps:
+    - run: id
+  expect:
+    - kind: exec
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runner.Run(context.Background(), runner.Config{Docker: env.dc, Image: env.ref, Seed: 1, Duration: 2 * time.Second}, s)
+	if err == nil || !strings.Contains(err.Error(), "container dies exited at start (code 3)") {
+		t.Fatalf("error %v", err)
+	}
+	if n := leftovers(t); n != 0 {
+		t.Errorf("%d containers left after a failed run", n)
+	}
+}
+
+// Ctrl-C (a cancelled context) in the middle of a run removes everything too.
+func TestCleanupOnCancel(t *testing.T) {
+	dockerEnv(t)
+	lib, err := datasets.Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := lib.Resolve("kv-store")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(ctx, runner.Config{Docker: env.dc, Image: env.ref, Seed: 1, Duration: time.Minute}, s)
+		done <- err
+	}()
+	// Cancel once the task is up.
+	deadline := time.Now().Add(30 * time.Second)
+	for leftovers(t) < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "context canceled") {
+			t.Errorf("error %v, want context canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not stop after cancel")
+	}
+	if n := leftovers(t); n != 0 {
+		t.Errorf("%d containers left after cancel", n)
+	}
+}
