@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/collector"
 	"github.com/vigilsec/vigil/collector/container"
 	"github.com/vigilsec/vigil/collector/proc"
+	"github.com/vigilsec/vigil/internal/logkey"
 	"github.com/vigilsec/vigil/trace"
 )
 
@@ -37,7 +38,7 @@ func NewCollector(ctx context.Context, log *slog.Logger) (*Capture, error) {
 	}
 	// Seed after attaching, so no process falls between the two.
 	if err := procs.Seed(); err != nil {
-		log.Warn("seeding the process table", "err", err)
+		log.Warn("seeding the process table", logkey.Err, err)
 	}
 	return &Capture{c: c, procs: procs, res: res, cancel: cancel}, nil
 }

@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	r := &run{
 		cfg:         cfg,
 		s:           s,
-		log:         log.With(logkey.Scenario, s.Name, "run", runID),
+		log:         log.With(logkey.Scenario, s.Name, logkey.Run, runID),
 		ids:         map[string]string{},
 		cgroups:     map[uint64]bool{},
 		cgroupOwner: map[uint64]string{},
@@ -434,7 +434,7 @@ func (r *run) start(ctx context.Context) error {
 			return fmt.Errorf("container %s exited at start (code %d): check its command %q", c.Name, st.State.ExitCode, c.Command)
 		}
 	}
-	r.log.Info("scenario started", "containers", len(r.s.Containers)+1, "task", r.lbl.TaskARN)
+	r.log.Info("scenario started", logkey.Count, len(r.s.Containers)+1, logkey.Task, r.lbl.TaskARN)
 	return nil
 }
 
@@ -624,7 +624,7 @@ func (r *run) attack(ctx context.Context) error {
 	r.window.Lock()
 	r.window.cid, r.window.from = cid, la.Start.Add(-50*time.Millisecond)
 	r.window.Unlock()
-	r.log.Info("attack started", "attack", a.ID, logkey.Container, a.Container)
+	r.log.Info("attack started", logkey.Attack, a.ID, logkey.Container, a.Container)
 	for i, st := range a.Steps {
 		res, err := r.exec(ctx, cid, st, false)
 		la.Processes = append(la.Processes, label.Process{Step: i, Role: "attack", Command: st.Run, PID: res.pid, StartTime: res.started, ExitCode: res.code, UUID: res.uuid})
@@ -634,7 +634,7 @@ func (r *run) attack(ctx context.Context) error {
 		if res.code != 0 && !st.Ignore && !st.Detach {
 			return fmt.Errorf("attack step %q exited %d: %s", st.Run, res.code, strings.TrimSpace(res.out))
 		}
-		r.log.Debug("attack step done", "step", i, "exit", res.code, logkey.Output, strings.TrimSpace(res.out))
+		r.log.Debug("attack step done", logkey.Step, i, logkey.Exit, res.code, logkey.Output, strings.TrimSpace(res.out))
 	}
 	la.End = time.Now().UTC()
 	r.window.Lock()

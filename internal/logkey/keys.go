@@ -38,3 +38,12 @@ const (
 	URL    = "url"
 	Errors = "errors"
 )
+
+// Dataset and scenario keys.
+const (
+	Run    = "run"
+	Attack = "attack"
+	Task   = "task"
+	Step   = "step"
+	Exit   = "exit"
+)
