@@ -101,7 +101,7 @@ func (e *Engine) anomalyFinding(w *features.Window, d models.DetectorScore) {
 		Description: finding.Safe(fmt.Sprintf("The %s detector scored the window %s-%s of %s at %.2f (threshold %.2f); the baseline %s. "+
 			"Evidence: %s; expected: %s.", d.Detector, start.Format(time.RFC3339), at.Format(time.RFC3339), w.Instance, d.Score, d.Threshold,
 			map[bool]string{true: "has converged", false: "has not converged yet, so severity is lowered"}[d.Converged],
-			firstNonEmpty(evid.Observed, evid.Feature), firstNonEmpty(evid.Expected, "nothing like it")), 4096),
+			finding.FirstNonEmpty(evid.Observed, evid.Feature), finding.FirstNonEmpty(evid.Expected, "nothing like it")), 4096),
 		CreatedAt: at, UpdatedAt: at,
 		Resource: finding.ResourceFromEvent(ev),
 		Service: finding.Service{
@@ -128,10 +128,10 @@ func (e *Engine) baselineKnows(ev *trace.Event) bool {
 	var item string
 	switch ev.Kind {
 	case trace.KindExec:
-		cat, item = features.CatExe, firstNonEmpty(ev.ExePath, e.env.Proc.Exe)
+		cat, item = features.CatExe, finding.FirstNonEmpty(ev.ExePath, e.env.Proc.Exe)
 	case trace.KindConnect:
 		if ev.NetFamily == trace.FamilyUnix {
-			cat, item = features.CatNetDst, "unix:"+firstNonEmpty(ev.Path, ev.DstAddr)
+			cat, item = features.CatNetDst, "unix:"+finding.FirstNonEmpty(ev.Path, ev.DstAddr)
 		} else {
 			cat, item = features.CatNetDst, features.FormatNetDst(ev.DstAddr, ev.DstPort)
 		}

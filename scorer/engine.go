@@ -402,10 +402,10 @@ func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
 // debug images), where argv[0] picks the applet that runs, exactly as
 // busybox itself decides.
 func programName(exe, comm string, argv []string) string {
-	name := baseName(exe, comm)
+	name := finding.BaseName(exe, comm)
 	if name == "busybox" || name == "exe" {
 		if len(argv) > 0 && argv[0] != "" {
-			if a := baseName(argv[0], ""); a != "busybox" {
+			if a := finding.BaseName(argv[0], ""); a != "busybox" {
 				return a
 			}
 		}
@@ -414,16 +414,6 @@ func programName(exe, comm string, argv []string) string {
 		}
 	}
 	return name
-}
-
-func baseName(p, fallback string) string {
-	if p == "" {
-		return fallback
-	}
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }
 
 // ruleFinding turns a rule match into a finding and passes it on.
@@ -574,18 +564,18 @@ func subject(ev *trace.Event, env *rules.Env) string {
 func describe(r *rules.Rule, ev *trace.Event, p *finding.Process) string {
 	var b strings.Builder
 	b.WriteString(r.Description)
-	fmt.Fprintf(&b, " Process %s (pid %d, uid %d, euid %d)", firstNonEmpty(p.ExecutablePath, p.Name), p.Pid, p.UserID, p.Euid)
+	fmt.Fprintf(&b, " Process %s (pid %d, uid %d, euid %d)", finding.FirstNonEmpty(p.ExecutablePath, p.Name), p.Pid, p.UserID, p.Euid)
 	if p.CommandLine != "" {
 		fmt.Fprintf(&b, " ran %q", p.CommandLine)
 	}
 	if len(p.Lineage) > 0 {
 		b.WriteString("; parents:")
 		for _, l := range p.Lineage {
-			b.WriteString(" " + firstNonEmpty(l.ExecutablePath, l.Name))
+			b.WriteString(" " + finding.FirstNonEmpty(l.ExecutablePath, l.Name))
 		}
 	}
 	if ev.ContainerID != "" {
-		fmt.Fprintf(&b, "; container %s (%s)", escape.String(firstNonEmpty(ev.ECSContainerName, ev.ContainerName, ev.ContainerID)), escape.String(ev.Image))
+		fmt.Fprintf(&b, "; container %s (%s)", escape.String(finding.FirstNonEmpty(ev.ECSContainerName, ev.ContainerName, ev.ContainerID)), escape.String(ev.Image))
 	}
 	if ev.TaskARN != "" {
 		fmt.Fprintf(&b, " of task %s", ev.TaskARN)
@@ -602,15 +592,6 @@ func toolCategory(r *rules.Rule) string {
 		return "offensive security tool"
 	case strings.Contains(r.Type, "ReverseShell"):
 		return "reverse shell"
-	}
-	return ""
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
 	}
 	return ""
 }

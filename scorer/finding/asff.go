@@ -119,8 +119,8 @@ func ToASFF(f *Finding, cfg ASFFConfig) ASFF {
 	a := ASFF{
 		SchemaVersion: "2018-10-08", ID: f.ID, ProductArn: cfg.productArn(),
 		ProductName: "Vigil", CompanyName: "Vigil",
-		GeneratorID:  "vigil/" + f.Service.Detection.Source + "/" + firstNonEmpty(f.Service.Detection.RuleID, f.Type),
-		AwsAccountID: firstNonEmpty(f.AccountID, cfg.AccountID), Types: []string{ASFFType(f.Type)},
+		GeneratorID:  "vigil/" + f.Service.Detection.Source + "/" + FirstNonEmpty(f.Service.Detection.RuleID, f.Type),
+		AwsAccountID: FirstNonEmpty(f.AccountID, cfg.AccountID), Types: []string{ASFFType(f.Type)},
 		FirstObservedAt: asffT(f.Service.EventFirstSeen), LastObservedAt: asffT(f.Service.EventLastSeen),
 		CreatedAt: asffT(f.CreatedAt), UpdatedAt: asffT(f.UpdatedAt),
 		Severity: ASFFSeverity{Label: SeverityLabel(f.Severity), Normalized: int(f.Severity * 10), Original: fmt.Sprintf("%.1f", f.Severity)},
@@ -134,7 +134,7 @@ func ToASFF(f *Finding, cfg ASFFConfig) ASFF {
 	if f.Service.Detection.RuleID != "" {
 		a.ProductFields["vigil/rule"] = f.Service.Detection.RuleID
 	}
-	region := firstNonEmpty(f.Region, cfg.Region)
+	region := FirstNonEmpty(f.Region, cfg.Region)
 	r := f.Resource
 	if r.EcsClusterDetails != nil && r.EcsClusterDetails.TaskDetails != nil && r.EcsClusterDetails.TaskDetails.Arn != "" {
 		td := r.EcsClusterDetails.TaskDetails
@@ -157,7 +157,7 @@ func ToASFF(f *Finding, cfg ASFFConfig) ASFF {
 		if len(p.Lineage) > 0 {
 			var names []string
 			for _, l := range p.Lineage {
-				names = append(names, firstNonEmpty(l.ExecutablePath, l.Name))
+				names = append(names, FirstNonEmpty(l.ExecutablePath, l.Name))
 			}
 			a.ProductFields["vigil/process/lineage"] = strings.Join(names, " <- ")
 		}
@@ -228,7 +228,8 @@ func taskDefArn(td *TaskDetails) string {
 	return strings.Join(parts[:5], ":") + ":task-definition/" + td.Family + ":" + td.Version
 }
 
-func firstNonEmpty(ss ...string) string {
+// FirstNonEmpty returns the first non-empty string.
+func FirstNonEmpty(ss ...string) string {
 	for _, s := range ss {
 		if s != "" {
 			return s

@@ -279,14 +279,14 @@ func ContextFromEvent(ev *trace.Event) *Context {
 	switch ev.Kind {
 	case trace.KindExec:
 		c.CommandLineExample = CommandLine(ev.Argv)
-		c.ToolName = escape.String(baseName(ev.ExePath, ev.Comm))
+		c.ToolName = escape.String(BaseName(ev.ExePath, ev.Comm))
 		c.ThreatFilePath = escape.String(ev.ExePath)
 	case trace.KindOpen, trace.KindUnlink, trace.KindChmod, trace.KindChown:
 		c.FilePath = escape.String(ev.Path)
 		c.FileOperation = fileOperation(ev)
 		c.ModifyingProcess = ProcessFromEvent(ev)
 		c.ModifiedAt = time.Unix(0, ev.Time).UTC()
-		switch base := baseName(ev.Path, ""); {
+		switch base := BaseName(ev.Path, ""); {
 		case base == "release_agent" || base == "notify_on_release":
 			c.ReleaseAgentPath = c.FilePath
 		case base == "runc" || strings.HasSuffix(ev.Path, "/exe"):
@@ -323,7 +323,8 @@ func ContextFromEvent(ev *trace.Event) *Context {
 	return c
 }
 
-func baseName(p, fallback string) string {
+// BaseName is the last element of a slash path, or fallback when p is empty.
+func BaseName(p, fallback string) string {
 	if p == "" {
 		return fallback
 	}

@@ -145,7 +145,7 @@ func ToOCSF(f *Finding, update bool) OCSF {
 			UID: f.ID, Title: Safe(f.Title, 512), Desc: Safe(f.Description, 4096), Types: []string{f.Type},
 			FirstSeenTime: ms(f.Service.EventFirstSeen), LastSeenTime: ms(f.Service.EventLastSeen),
 			CreatedTime: ms(f.CreatedAt), ModifiedTime: ms(f.UpdatedAt),
-			Analytic: OCSFAnalytic{UID: f.Service.Detection.RuleID, Name: firstNonEmpty(f.Service.Detection.RuleName, f.Type), TypeID: 1, Type: "Rule"},
+			Analytic: OCSFAnalytic{UID: f.Service.Detection.RuleID, Name: FirstNonEmpty(f.Service.Detection.RuleName, f.Type), TypeID: 1, Type: "Rule"},
 		},
 		Unmapped: map[string]any{"workload": f.Service.Workload, "detection_key": f.Service.Detection.Key},
 	}
@@ -169,7 +169,7 @@ func ToOCSF(f *Finding, update bool) OCSF {
 			o.Resources = append(o.Resources, OCSFResource{UID: e.TaskDetails.Arn, Type: "AwsEcsTask", Name: e.TaskDetails.Family, Region: f.Region})
 		}
 		if e.Name != "" {
-			o.Resources = append(o.Resources, OCSFResource{UID: firstNonEmpty(e.Arn, e.Name), Type: "AwsEcsCluster", Name: e.Name, Region: f.Region})
+			o.Resources = append(o.Resources, OCSFResource{UID: FirstNonEmpty(e.Arn, e.Name), Type: "AwsEcsCluster", Name: e.Name, Region: f.Region})
 		}
 	}
 	if c := r.ContainerDetails; c != nil {
@@ -182,7 +182,7 @@ func ToOCSF(f *Finding, update bool) OCSF {
 		var parent **OCSFProcess = &op.Parent
 		for i := range p.Lineage {
 			l := &p.Lineage[i]
-			lineage = append(lineage, firstNonEmpty(l.ExecutablePath, l.Name))
+			lineage = append(lineage, FirstNonEmpty(l.ExecutablePath, l.Name))
 			*parent = ocsfProcess(l)
 			parent = &(*parent).Parent
 		}
@@ -198,7 +198,7 @@ func ToOCSF(f *Finding, update bool) OCSF {
 			ev.Query = &OCSFQuery{Hostname: c.Domain}
 		}
 		if c.FilePath != "" {
-			ev.File = &OCSFFile{Path: c.FilePath, Name: baseName(c.FilePath, ""), TypeID: 1}
+			ev.File = &OCSFFile{Path: c.FilePath, Name: BaseName(c.FilePath, ""), TypeID: 1}
 		}
 	}
 	o.Evidences = []OCSFEvidence{ev}
