@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,6 +101,7 @@ func newScenarioRunCmd() *cobra.Command {
 		seed      int64
 		duration  time.Duration
 		noCapture bool
+		check     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME...",
@@ -112,7 +112,7 @@ benign activity and the attack, capture with the collector, stop and remove
 everything, and write a label next to the traces (labels/scenario/<run>.json).
 The same --seed gives the same timing, data and choices.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lib, err := loadLibrary(files)
@@ -158,6 +158,12 @@ The same --seed gives the same timing, data and choices.`,
 				return err
 			}
 			defer w.Close()
+			failed := 0
+			defer func() {
+				if failed > 0 && err == nil {
+					err = fmt.Errorf("%d of %d runs failed their check", failed, len(todo))
+				}
+			}()
 			for _, s := range todo {
 				cfg := runner.Config{Docker: dc, Image: ref, Seed: seed, Duration: duration, Source: src,
 					Sink: w.Write, Labels: l.Store(), Host: host, BootID: bootID()}
@@ -173,6 +179,20 @@ The same --seed gives the same timing, data and choices.`,
 				for _, n := range lb.Notes {
 					fmt.Fprintf(cmd.ErrOrStderr(), "  note: %s\n", escape.String(n))
 				}
+				if check && src != nil {
+					events, err := runner.RunEvents(ctx, l, lb)
+					if err != nil {
+						return err
+					}
+					chk := runner.WithoutKinds(s, runner.Unobservable(s, src.(*runner.Capture).Stats().Missing))
+					problems := runner.Check(chk, lb, events)
+					for _, p := range problems {
+						fmt.Fprintf(cmd.ErrOrStderr(), "  check: %s\n", escape.String(p))
+					}
+					if len(problems) > 0 {
+						failed++
+					}
+				}
 			}
 			return nil
 		},
@@ -182,22 +202,43 @@ The same --seed gives the same timing, data and choices.`,
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for timing, data and choices")
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Minute, "how long each scenario runs (hours are fine for baselines)")
 	cmd.Flags().BoolVar(&noCapture, "no-capture", false, "run without the collector (labels get PIDs, no uuids, no traces)")
+	cmd.Flags().BoolVar(&check, "check", false, "read each run back from the lake and check its events against the scenario's expectations")
 	return cmd
 }
 
 func newScenarioCleanCmd() *cobra.Command {
-	return &cobra.Command{
+	var images bool
+	cmd := &cobra.Command{
 		Use:   "clean",
-		Short: "Remove containers left by scenario runs that were killed",
+		Short: "Remove containers left by scenario runs that were killed (and, with --images, the scenario images)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			dc, err := dockerapi.New()
 			if err != nil {
 				return err
 			}
-			return runner.Cleanup(context.Background(), dc, "")
+			if err := runner.Cleanup(ctx, dc, ""); err != nil {
+				return err
+			}
+			if !images {
+				return nil
+			}
+			refs, err := dc.ListImages(ctx, image.Label)
+			if err != nil {
+				return err
+			}
+			for _, ref := range refs {
+				if err := dc.RemoveImage(ctx, ref); err != nil {
+					return fmt.Errorf("removing %s: %w", ref, err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "removed", ref)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&images, "images", false, "also remove every scenario image (they are rebuilt on the next run)")
+	return cmd
 }
 
 func bootID() string {

@@ -413,3 +413,25 @@ func demux(r io.Reader, w *bytes.Buffer) error {
 func (c *Client) Signal(ctx context.Context, id, signal string) error {
 	return c.call(ctx, http.MethodPost, "/containers/"+id+"/kill", url.Values{"signal": {signal}}, nil, nil)
 }
+
+// ListImages returns the references (repo:tag, or id) of images carrying
+// label (k or k=v).
+func (c *Client) ListImages(ctx context.Context, label string) ([]string, error) {
+	f, _ := json.Marshal(map[string][]string{"label": {label}})
+	var out []struct {
+		ID       string `json:"Id"`
+		RepoTags []string
+	}
+	if err := c.call(ctx, http.MethodGet, "/images/json", url.Values{"filters": {string(f)}}, nil, &out); err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, o := range out {
+		if len(o.RepoTags) > 0 && o.RepoTags[0] != "<none>:<none>" {
+			refs = append(refs, o.RepoTags...)
+		} else {
+			refs = append(refs, o.ID)
+		}
+	}
+	return refs, nil
+}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/datasets/label"
 	"github.com/vigilsec/vigil/datasets/scenario"
 	"github.com/vigilsec/vigil/trace"
+	"github.com/vigilsec/vigil/trace/lake"
 )
 
 // Check holds a run's trace against its scenario and label, and returns what
@@ -165,4 +167,27 @@ func WithoutKinds(s *scenario.Scenario, kinds []trace.Kind) *scenario.Scenario {
 	}
 	c.Attack = &a
 	return &c
+}
+
+// RunEvents reads a run's events back from the lake: those of its
+// containers between its start and end.
+func RunEvents(ctx context.Context, l *lake.Lake, lbl *label.Run) ([]trace.Event, error) {
+	ids := make([]string, 0, len(lbl.Containers))
+	for _, c := range lbl.Containers {
+		ids = append(ids, c.ID)
+	}
+	var out []trace.Event
+	err := l.Scan(ctx, lake.Query{From: lbl.Start.Add(-time.Second), To: lbl.End.Add(2 * time.Second)}, func(e *trace.Event) error {
+		if e.ContainerID == "" {
+			return nil
+		}
+		for _, id := range ids {
+			if strings.HasPrefix(id, e.ContainerID) {
+				out = append(out, *e)
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/vigilsec/vigil/datasets/label"
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/internal/dockertest"
-	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
 )
 
@@ -121,21 +120,7 @@ func TestScenarios(t *testing.T) {
 			if stored == nil {
 				t.Fatalf("label %s not in the lake", lbl.Key())
 			}
-			ids := map[string]bool{}
-			for _, c := range stored.Containers {
-				ids[c.ID] = true
-			}
-			var events []trace.Event
-			err = l.Scan(ctx, lake.Query{From: stored.Start.Add(-time.Second), To: stored.End.Add(2 * time.Second)}, func(e *trace.Event) error {
-				for id := range ids {
-					if e.ContainerID != "" && strings.HasPrefix(id, e.ContainerID) {
-						ev := *e
-						events = append(events, ev)
-						break
-					}
-				}
-				return nil
-			})
+			events, err := runner.RunEvents(ctx, l, stored)
 			if err != nil {
 				t.Fatal(err)
 			}
