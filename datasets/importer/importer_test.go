@@ -21,7 +21,7 @@ func (m *memWriter) Write(e *trace.Event) error {
 	return nil
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestImportADFABadInput(t *testing.T) {
 	}
 }
 
-func writeZip(t *testing.T, path string, members map[string]string) {
+func writeZip(t testing.TB, path string, members map[string]string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -191,7 +191,15 @@ func epochTime(v any) (time.Time, error) {
 // readSC streams sysdig lines "ts_ns uid pid comm tid syscall dir args...".
 func readSC(name string, rd io.Reader, r *label.Run, w Writer, sum *Summary) (first, last time.Time, n int64, err error) {
 	pending := map[int32]*trace.Event{}
-	uid := func(pid int32) string { return procUUID("lid-ds", r.RunID, strconv.Itoa(int(pid))) }
+	uuids := map[int32]string{}
+	uid := func(pid int32) string {
+		u, ok := uuids[pid]
+		if !ok {
+			u = procUUID("lid-ds", r.RunID, strconv.Itoa(int(pid)))
+			uuids[pid] = u
+		}
+		return u
+	}
 	emit := func(e *trace.Event) error {
 		t := time.Unix(0, e.Time).UTC()
 		if n == 0 || t.Before(first) {
