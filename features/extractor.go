@@ -118,8 +118,9 @@ type Extractor struct {
 
 	streams map[streamKey]*stream
 	last    *stream
-	maxTime int64 // newest event time of any stream
-	swept   int64 // maxTime at the last idle sweep
+	recent  [4]*stream // streams used lately: hosts interleave a few containers
+	maxTime int64      // newest event time of any stream
+	swept   int64      // maxTime at the last idle sweep
 	pool    []*agg
 	stats   Stats
 }
@@ -227,6 +228,11 @@ func (x *Extractor) sweep(idle int64) {
 			if x.last == s {
 				x.last = nil
 			}
+			for i, r := range x.recent {
+				if r == s {
+					x.recent[i] = nil
+				}
+			}
 		}
 	}
 }
@@ -265,6 +271,7 @@ func (x *Extractor) Flush() {
 	}
 	clear(x.streams)
 	x.last = nil
+	x.recent = [4]*stream{}
 }
 
 func (x *Extractor) sortedStreams() []*stream {
@@ -307,8 +314,14 @@ func (x *Extractor) streamOf(e *trace.Event) *stream {
 		wl = trace.WorkloadKey(e)
 	}
 	inst := InstanceOf(e)
-	if s := x.last; s != nil && s.key.workload == wl && s.key.instance == inst {
+	if s := x.last; s != nil && s.key.instance == inst && s.key.workload == wl {
 		return s
+	}
+	for _, s := range x.recent {
+		if s != nil && s.key.instance == inst && s.key.workload == wl {
+			x.last = s
+			return s
+		}
 	}
 	k := streamKey{wl, inst}
 	s := x.streams[k]
@@ -322,6 +335,8 @@ func (x *Extractor) streamOf(e *trace.Event) *stream {
 		x.streams[k] = s
 	}
 	x.last = s
+	copy(x.recent[1:], x.recent[:3])
+	x.recent[0] = s
 	return s
 }
 

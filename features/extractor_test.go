@@ -251,3 +251,24 @@ func BenchmarkExtract(b *testing.B) {
 		})
 	}
 }
+
+// TestReuseAfterFlush: an extractor flushed at the end of one stream builds
+// the same windows again from the same events.
+func TestReuseAfterFlush(t *testing.T) {
+	events, _ := synth.Generate(synth.Options{Seed: 2, Minutes: 5, Sequence: true})
+	var out [][]*features.Window
+	var cur []*features.Window
+	x, _ := features.NewExtractor(features.Config{}, func(w *features.Window) { cur = append(cur, w) })
+	for range 2 {
+		cur = nil
+		for i := range events {
+			x.Add(&events[i])
+		}
+		x.Flush()
+		features.SortWindows(cur)
+		out = append(out, cur)
+	}
+	if len(out[0]) < 10 || !reflect.DeepEqual(out[0], out[1]) {
+		t.Fatalf("second pass after Flush: %d windows, first %d", len(out[1]), len(out[0]))
+	}
+}

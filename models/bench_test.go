@@ -40,6 +40,35 @@ func BenchmarkTrain(b *testing.B) {
 	}
 }
 
+// BenchmarkTrainStream is the part of training that scales with trace
+// length: extraction and accumulation, without the per-workload fit and
+// calibration that BenchmarkTrain adds once at the end.
+func BenchmarkTrainStream(b *testing.B) {
+	for _, seq := range []bool{false, true} {
+		name := "events"
+		if seq {
+			name = "sequence"
+		}
+		b.Run(name, func(b *testing.B) {
+			events, _ := synth.Generate(synth.Options{Seed: 3, Minutes: 120, Sequence: seq})
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := benchutil.StartCPU()
+			n := 0
+			for b.Loop() {
+				tr, _ := models.NewTrainer(models.TrainConfig{})
+				x, _ := features.NewExtractor(features.Config{}, tr.Add)
+				for i := range events {
+					x.Add(&events[i])
+				}
+				x.Flush()
+				n += len(events)
+			}
+			cpu.Report(b, float64(n), "events")
+		})
+	}
+}
+
 // BenchmarkTrainMemory feeds 1, 3 and 9 hours of SYNTHETIC events, an
 // hour at a time, through the extractor into a trainer and reports the heap
 // the trainer retains. With the default caps (2048 sampled vectors, 512
