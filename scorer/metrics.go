@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(250e-9, 2, 16)}),
 		findLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_event_to_finding_seconds",
 			Help:    "From the event's kernel timestamp to its finding being emitted (new findings).",
-			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 18)}),
+			Buckets: prometheus.ExponentialBuckets(50e-6, 1.5, 30)}),
 		windowLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_scorer_window_seconds",
 			Help:    "Time to score one closed feature window against its baseline.",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 2, 20)}),

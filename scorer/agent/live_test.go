@@ -19,6 +19,10 @@ import (
 // startLive runs the real agent (eBPF collector) writing findings to a file.
 // It skips without root/BPF unless VIGIL_REQUIRE_BPF=1.
 func startLive(t *testing.T) (*Agent, string) {
+	return startLiveB(t, nil)
+}
+
+func startLiveB(t testing.TB, tweak func(*Config)) (*Agent, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("VIGIL_REQUIRE_BPF") == "1" {
@@ -29,6 +33,9 @@ func startLive(t *testing.T) (*Agent, string) {
 	dir := t.TempDir()
 	cfg := fileConfig(dir)
 	cfg.Listen = "127.0.0.1:0"
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	a, err := New(context.Background(), cfg, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ type Counters struct {
 type QueueConfig struct {
 	Size      int           `yaml:"size"`       // records buffered (default 4096)
 	Batch     int           `yaml:"batch"`      // records per Write (default 100)
-	Linger    time.Duration `yaml:"linger"`     // wait for a fuller batch (default 200ms)
+	Linger    time.Duration `yaml:"linger"`     // wait for a fuller batch (default 20ms: findings are urgent)
 	Attempts  int           `yaml:"attempts"`   // tries per batch (default 5)
 	BaseDelay time.Duration `yaml:"base_delay"` // first retry delay, doubled each time (default 500ms)
 	MaxDelay  time.Duration `yaml:"max_delay"`  // (default 30s)
@@ -87,7 +87,7 @@ func (q *QueueConfig) defaults() {
 		q.Batch = 100
 	}
 	if q.Linger <= 0 {
-		q.Linger = 200 * time.Millisecond
+		q.Linger = 20 * time.Millisecond
 	}
 	if q.Attempts <= 0 {
 		q.Attempts = 5
