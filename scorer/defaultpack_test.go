@@ -305,3 +305,42 @@ func TestLineageInFindings(t *testing.T) {
 		t.Fatalf("lineage %+v", l)
 	}
 }
+
+// TestDefaultPackCoversGuardDutyTypes lists the GuardDuty Runtime Monitoring
+// types Vigil promises to observe; each needs an enabled default rule.
+func TestDefaultPackCoversGuardDutyTypes(t *testing.T) {
+	want := []string{
+		"Execution:Runtime/NewBinaryExecuted", "Execution:Runtime/ReverseShell", "Execution:Runtime/SuspiciousTool",
+		"Execution:Runtime/SuspiciousShellCreated", "Execution:Runtime/MaliciousFileExecuted", "Execution:Runtime/SuspiciousCommand",
+		"CryptoCurrency:Runtime/BitcoinTool.B", "CryptoCurrency:Runtime/BitcoinTool.B!DNS",
+		"Impact:Runtime/CryptoMinerExecuted", "Impact:Runtime/MaliciousDomainRequest.Reputation",
+		"Impact:Runtime/SuspiciousDomainRequest.Reputation",
+		"Backdoor:Runtime/C&CActivity.B", "Backdoor:Runtime/C&CActivity.B!DNS",
+		"DefenseEvasion:Runtime/FilelessExecution", "DefenseEvasion:Runtime/ProcessInjection.Ptrace",
+		"DefenseEvasion:Runtime/ProcessInjection.Proc", "DefenseEvasion:Runtime/PtraceAntiDebugging",
+		"DefenseEvasion:Runtime/KernelModuleLoaded", "DefenseEvasion:Runtime/SuspiciousCommand",
+		"Persistence:Runtime/SuspiciousCommand",
+		"PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified", "PrivilegeEscalation:Runtime/ContainerMountsHostDirectory",
+		"PrivilegeEscalation:Runtime/DockerSocketAccessed", "PrivilegeEscalation:Runtime/ElevationToRoot",
+		"PrivilegeEscalation:Runtime/RuncContainerEscape", "PrivilegeEscalation:Runtime/UserfaultfdUsage",
+		"PrivilegeEscalation:Runtime/SensitiveFileModified",
+		"Discovery:Runtime/SuspiciousCommand",
+		"UnauthorizedAccess:Runtime/TorClient", "UnauthorizedAccess:Runtime/MetadataDNSRebind",
+		"Trojan:Runtime/DGADomainRequest.C!DNS",
+	}
+	set, err := rules.Load(rules.DefaultSources(), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range set.Rules() {
+		if r.Enabled {
+			have[r.Type] = true
+		}
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("no enabled default rule raises %s", w)
+		}
+	}
+}
