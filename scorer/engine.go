@@ -297,7 +297,7 @@ func (e *Engine) track(ev *trace.Event) {
 		if ev.Flags&(3|0x40|0x200) == 0 || ev.Ret < 0 {
 			return
 		}
-	case trace.KindRename, trace.KindLink, trace.KindChmod:
+	case trace.KindRename, trace.KindLink: // not chmod: making an image file executable does not make it new
 		if ev.Ret < 0 {
 			return
 		}
