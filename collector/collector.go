@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -127,11 +126,11 @@ type Collector struct {
 	missing []string
 	running atomic.Bool
 
-	mu           sync.Mutex // guards the counters below against Stats
-	byKind       [kindMax]uint64
-	decodeErrors uint64
-	truncated    uint64
-	ringBytes    uint64
+	byKind       [kindMax]atomic.Uint64
+	decodeErrors atomic.Uint64
+	truncated    atomic.Uint64
+	ringBytes    atomic.Uint64
+	mu           sync.Mutex // guards containers
 	containers   map[string]uint64
 }
 
@@ -286,28 +285,30 @@ func (c *Collector) attach(spec *ebpf.CollectionSpec) error {
 // Run reads events until ctx is done, handing each to sink. The event is
 // reused after sink returns; its strings and slices are not, so a sink may
 // keep those but must copy the struct. A slow sink makes the ring buffer
-// fill and the kernel count drops; it never blocks the kernel.
+// fill and the kernel count drops; it never blocks the kernel. When ctx is
+// done, the records already in the ring are still delivered.
 func (c *Collector) Run(ctx context.Context, sink func(*trace.Event)) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("collector is already running")
 	}
 	defer c.running.Store(false)
-	stop := context.AfterFunc(ctx, func() { c.rd.SetDeadline(time.Now()) })
+	// Flush wakes a blocked read, hands out what is pending, then returns
+	// ErrFlushed. (SetDeadline would wait for the reader's lock, which a
+	// blocked read holds.)
+	stop := context.AfterFunc(ctx, func() { c.rd.Flush() })
 	defer stop()
 
 	var rec ringbuf.Record
 	var ev trace.Event
 	for {
 		if err := c.rd.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case errors.Is(err, ringbuf.ErrFlushed):
 				if ctx.Err() != nil {
-					// Drain what is already in the ring before stopping.
-					c.drain(&rec, &ev, sink)
 					return nil
 				}
 				continue
-			}
-			if errors.Is(err, ringbuf.ErrClosed) {
+			case errors.Is(err, ringbuf.ErrClosed):
 				return nil
 			}
 			return fmt.Errorf("reading ring buffer: %w", err)
@@ -316,31 +317,17 @@ func (c *Collector) Run(ctx context.Context, sink func(*trace.Event)) error {
 	}
 }
 
-func (c *Collector) drain(rec *ringbuf.Record, ev *trace.Event, sink func(*trace.Event)) {
-	for c.rd.AvailableBytes() > 0 {
-		c.rd.SetDeadline(time.Now())
-		if err := c.rd.ReadInto(rec); err != nil {
-			return
-		}
-		c.handle(rec.RawSample, ev, sink)
-	}
-}
-
 func (c *Collector) handle(raw []byte, ev *trace.Event, sink func(*trace.Event)) {
-	err := c.dec.decode(raw, ev)
-	c.mu.Lock()
-	c.ringBytes += uint64(len(raw))
-	if err != nil {
-		c.decodeErrors++
-		c.mu.Unlock()
+	c.ringBytes.Add(uint64(len(raw)))
+	if err := c.dec.decode(raw, ev); err != nil {
+		c.decodeErrors.Add(1)
 		c.log.Debug("decoding event", logkey.Err, err)
 		return
 	}
-	c.byKind[ev.Kind.Index()+1]++
+	c.byKind[ev.Kind.Index()+1].Add(1)
 	if ev.PathTruncated || ev.ArgvTruncated {
-		c.truncated++
+		c.truncated.Add(1)
 	}
-	c.mu.Unlock()
 	c.enrich(ev, raw)
 	if ev.ContainerID != "" {
 		c.mu.Lock()
@@ -386,20 +373,20 @@ func (c *Collector) Stats() Stats {
 		Missing:       append([]string(nil), c.missing...),
 		Programs:      len(c.links),
 	}
-	c.mu.Lock()
-	for i, n := range c.byKind {
-		if i > 0 && n > 0 {
+	for i := range c.byKind {
+		if n := c.byKind[i].Load(); i > 0 && n > 0 {
 			s.Events[trace.Kinds[i-1]] = n
 		}
 	}
-	s.DecodeErrors = c.decodeErrors
-	s.Truncated = c.truncated
-	s.RingBytes = c.ringBytes
+	s.DecodeErrors = c.decodeErrors.Load()
+	s.Truncated = c.truncated.Load()
+	s.RingBytes = c.ringBytes.Load()
+	s.DNSErrors = c.dec.dnsErrors.Load()
+	c.mu.Lock()
 	for id, n := range c.containers {
 		s.ContainerSeen[id] = n
 	}
 	c.mu.Unlock()
-	s.DNSErrors = atomic.LoadUint64(&c.dec.dnsErrors)
 
 	perCPU := func(idx uint32) []uint64 {
 		var vals []uint64

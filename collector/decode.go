@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/vigilsec/vigil/trace"
@@ -80,7 +81,7 @@ type decoder struct {
 	bootToUnix int64 // add to CLOCK_BOOTTIME ns to get Unix ns
 	host       string
 	bootID     string
-	dnsErrors  uint64
+	dnsErrors  atomic.Uint64
 }
 
 func (d *decoder) decode(rec []byte, e *trace.Event) error {
@@ -141,7 +142,7 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 	}
 	path := func(i int) string {
 		if (i == 0 && flags&flagComponents0 != 0) || (i == 2 && flags&flagComponents2 != 0) {
-			return joinComponents(blobs[i])
+			return joinComponents(blobs[i], flags&(flagTrunc0<<i) != 0)
 		}
 		return string(blobs[i])
 	}
@@ -180,6 +181,8 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		e.ArgvTruncated = e.ArgvTruncated || a[0] != 0 || flags&flagTrunc1 != 0
 		if flags&flagComponents2 != 0 {
 			e.Cwd = path(2)
+			// No column of its own: a cut cwd also sets PathTruncated.
+			e.PathTruncated = e.PathTruncated || flags&flagTrunc2 != 0
 		}
 	case trace.KindExit:
 		// a[0] is the wait status: exit code in bits 8-15, signal in 0-6.
@@ -243,7 +246,7 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		}
 		name, typ, err := parseDNSQuery(msg)
 		if err != nil {
-			d.dnsErrors++
+			d.dnsErrors.Add(1)
 		}
 		e.DNSName, e.DNSType = name, typ
 	case trace.KindPtrace:
@@ -263,8 +266,8 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		e.Flags = a[0]
 		e.Module = moduleName(e.Path)
 	case trace.KindBPF:
-		e.Flags = a[0]          // command
-		e.Mode = uint32(a[1])   // program or map type
+		e.Flags = a[0]        // command
+		e.Mode = uint32(a[1]) // program or map type
 	case trace.KindExecMapping:
 		e.Flags = a[0] // prot
 		e.Mode = uint32(a[1])
@@ -284,8 +287,9 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 }
 
 // joinComponents turns the leaf-first, NUL-terminated components the BPF
-// path walker emits into an absolute path.
-func joinComponents(b []byte) string {
+// path walker emits into an absolute path. A path the walker could not
+// finish (deeper than it goes) comes out relative: its head is unknown.
+func joinComponents(b []byte, partial bool) string {
 	if len(b) == 0 {
 		return "/"
 	}
@@ -302,6 +306,9 @@ func joinComponents(b []byte) string {
 	}
 	if sb.Len() == 0 {
 		return "/"
+	}
+	if partial {
+		return sb.String()[1:]
 	}
 	return sb.String()
 }
