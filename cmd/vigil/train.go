@@ -100,6 +100,10 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 				}
 				return err
 			}
+			if len(ms) == 0 && sn == 1 {
+				return fmt.Errorf("no events in %s matched (from %s, to %s, workload %q): nothing to train", l.Root(), orAny(from), orAny(to), workload)
+			}
+			// An empty shard still writes its index, so the merge knows it ran.
 			idx, err := models.Write(ctx, dst, ms, si, sn)
 			if err != nil {
 				return err
@@ -177,4 +181,11 @@ func parseShard(s string) (int, int, error) {
 		return 0, 0, fmt.Errorf("%q: want i/N with 0 <= i < N", s)
 	}
 	return i, n, nil
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "any time"
+	}
+	return s
 }

@@ -73,6 +73,9 @@ func TestTrainCommand(t *testing.T) {
 	if _, err := runVigil(t, "models", "show", one, "nope"); err == nil {
 		t.Fatal("show of an unknown workload succeeded")
 	}
+	if _, err := runVigil(t, "train", "--lake", root, "--out", t.TempDir(), "--workload", "nope"); err == nil || !strings.Contains(err.Error(), "nothing to train") {
+		t.Fatalf("training nothing: %v", err)
+	}
 	if _, err := runVigil(t, "train", "--lake", root, "--out", one, "--shard", "2/2"); err == nil {
 		t.Fatal("--shard 2/2 accepted")
 	}
