@@ -110,7 +110,7 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 			}
 			el := time.Since(start)
 			slog.Info("trained", logkey.Events, st.Scanned, logkey.Count, len(ms), logkey.Output, dst.URL(),
-				logkey.Duration, el.Round(time.Millisecond), "late", st.Features.Late, "skipped", st.Skipped)
+				logkey.Duration, el.Round(time.Millisecond), logkey.Late, st.Features.Late, logkey.Skipped, st.Skipped)
 			w := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "WORKLOAD\tEVENTS\tWINDOWS\tHELD OUT\tINSTANCES\tSEQUENCE\tCONVERGED")

@@ -47,3 +47,9 @@ const (
 	Step   = "step"
 	Exit   = "exit"
 )
+
+// Feature extraction and training keys.
+const (
+	Late    = "late"
+	Skipped = "skipped"
+)
