@@ -25,3 +25,11 @@ if ! command -v chromium >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
+
+# The notebooks' kernel (make notebooks runs them with Debian's python3).
+if ! /usr/bin/python3 -c 'import ipykernel' 2>/dev/null; then
+	echo "deps: installing python3-ipykernel"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends python3-ipykernel >/dev/null
+fi
