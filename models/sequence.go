@@ -266,6 +266,24 @@ func (s *STIDE) ScoreTrace(trace []int32) TraceScore {
 	return ts
 }
 
+// STIDEWindow is STIDE's score for a window's n-grams, from the same
+// training counts: the share of syscall occurrences whose n-gram was never
+// seen. It is not a detector of the model, only the baseline evaluations
+// compare the sequence detector against.
+func (m *SequenceModel) STIDEWindow(grams []features.NGram) float64 {
+	var miss, n int64
+	for _, g := range grams {
+		n += g.Count
+		if m.top[g.Gram] == 0 {
+			miss += g.Count
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(miss) / float64(n)
+}
+
 // scoreGrams scores a window's n-grams: the mean surprise in bits of its
 // TopK least likely syscall occurrences, with evidence.
 func (m *SequenceModel) scoreGrams(grams []features.NGram) (float64, []Evidence) {

@@ -17,6 +17,10 @@ type WindowReport struct {
 	Benign, Attack int      `json:"-"`
 	NoModel        int      `json:"no_model"` // windows of workloads the bundle lacks
 	Detectors      []DetAUC `json:"detectors"`
+	// STIDEAUC is the window-level STIDE baseline (unseen n-gram share
+	// under the same training counts), for comparison with the sequence
+	// detector; 0 without sequence-mode data.
+	STIDEAUC float64 `json:"stide_auc"`
 	// AnyAUC ranks windows by their largest score/threshold ratio.
 	AnyAUC float64 `json:"any_auc"`
 	// Alarm rates: windows with at least one anomalous detector.
@@ -53,6 +57,7 @@ type WindowScorer struct {
 	benign, attack     map[models.Detector][]float64
 	bAl, aAl           map[models.Detector]int
 	anyB, anyA         []float64
+	stideB, stideA     []float64
 	alarmsB, alarmsA   int
 	perLabel, labelHit map[string]int
 }
@@ -93,6 +98,14 @@ func (a *WindowScorer) Add(w *features.Window) {
 			}
 		}
 	}
+	if m.Sequence != nil && len(w.NGrams) > 0 && w.NGramOrder == m.Sequence.Order {
+		st := m.Sequence.STIDEWindow(w.NGrams)
+		if lab == "" {
+			a.stideB = append(a.stideB, st)
+		} else {
+			a.stideA = append(a.stideA, st)
+		}
+	}
 	alarm := len(s.Anomalous()) > 0
 	if lab == "" {
 		a.r.Benign++
@@ -125,6 +138,9 @@ func (a *WindowScorer) Report() WindowReport {
 		})
 	}
 	r.AnyAUC = AUC(a.anyB, a.anyA)
+	if len(a.stideB)+len(a.stideA) > 0 {
+		r.STIDEAUC = AUC(a.stideB, a.stideA)
+	}
 	r.TPR, r.FPR = rate(a.alarmsA, r.Attack), rate(a.alarmsB, r.Benign)
 	r.ByLabel = map[string]float64{}
 	for l, n := range a.perLabel {
@@ -147,6 +163,9 @@ func (r WindowReport) Write(w io.Writer) error {
 	fmt.Fprintln(tw, "DETECTOR\tAUC\tTPR\tFPR")
 	for _, d := range r.Detectors {
 		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.4f\n", d.Detector, d.AUC, d.TPR, d.FPR)
+	}
+	if r.STIDEAUC > 0 {
+		fmt.Fprintf(tw, "(baseline: STIDE on windows)\t%.3f\t\t\n", r.STIDEAUC)
 	}
 	fmt.Fprintf(tw, "any (max score/threshold)\t%.3f\t%.3f\t%.4f\n", r.AnyAUC, r.TPR, r.FPR)
 	labels := make([]string, 0, len(r.ByLabel))
