@@ -76,6 +76,12 @@ type ProcessTable interface {
 	Fill(*trace.Event)
 }
 
+// forkAt is implemented by process tables that take the child's start time
+// from the fork event instead of reading /proc.
+type forkAt interface {
+	OnForkAt(e *trace.Event, childStartBoottime uint64)
+}
+
 // ContainerResolver is what the collector needs of
 // collector/container.Resolver. Fill must never block.
 type ContainerResolver interface {
@@ -341,7 +347,11 @@ func (c *Collector) enrich(ev *trace.Event, raw []byte) {
 	if c.procs != nil {
 		switch ev.Kind {
 		case trace.KindFork:
-			c.procs.OnFork(ev)
+			if fa, ok := c.procs.(forkAt); ok && len(raw) >= headerSize {
+				fa.OnForkAt(ev, le.Uint64(raw[offA+8:])) // a[1]: child start_boottime
+			} else {
+				c.procs.OnFork(ev)
+			}
 		case trace.KindExec:
 			if ev.Ret == 0 {
 				c.procs.OnExec(ev)
