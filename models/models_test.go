@@ -141,6 +141,7 @@ func TestProfileLearnsWildcards(t *testing.T) {
 		{features.CatFileWrite, "/app/cache/evil.sh", false, "/app/cache"},
 		{features.CatDNS, "z99q.cdn.example.com", true, "*.cdn.example.com"},
 		{features.CatDNS, "evil.example.org", false, ""},
+		{features.CatDNS, "Z99Q.CDN.Example.COM.", true, "*.cdn.example.com"},
 		{features.CatNetDst, "10.1.2.77:443", true, "10.1.2.*:443"},
 		{features.CatNetDst, "10.1.2.77:4444", false, ""},
 		{features.CatExe, "/usr/bin/python3", true, "/usr/bin/python3"},

@@ -81,7 +81,9 @@ func Segments(c features.Category, v string) []string {
 	case features.CatExe, features.CatFileRead, features.CatFileWrite, features.CatExecPair:
 		return strings.Split(v, "/")
 	case features.CatDNS:
-		s := strings.Split(v, ".")
+		// Windows store names lower-cased without the root dot; callers
+		// asking about a raw event's name get the same answer.
+		s := strings.Split(normDNS(v), ".")
 		slices.Reverse(s)
 		return s
 	case features.CatNetDst:
@@ -550,4 +552,14 @@ func (p *Profile) Patterns() []Pattern {
 
 func (p *Profile) String() string {
 	return p.Cat.String() + ": " + strconv.FormatInt(p.Items, 10) + " items, lambda " + strconv.FormatFloat(p.Lambda, 'g', 3, 64)
+}
+
+func normDNS(v string) string {
+	v = strings.TrimSuffix(v, ".")
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(v)
+		}
+	}
+	return v
 }

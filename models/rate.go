@@ -293,6 +293,8 @@ func (mv *Multivariate) score(x []float64) (float64, []Evidence) {
 			Feature:  mv.Features[c.k],
 			Observed: math.Expm1(x[j]),
 			Expected: math.Expm1(mv.Mean[c.k]),
+			// The feature's own 3-sigma band; the score itself is joint.
+			Upper:    math.Expm1(mv.Mean[c.k] + 3*mv.Std[c.k]),
 			Surprise: s * c.c / d2,
 		})
 	}
