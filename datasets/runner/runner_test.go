@@ -30,9 +30,11 @@ func TestSeedDecides(t *testing.T) {
 	}
 }
 
-func leftovers(t *testing.T) int {
+// leftovers counts containers of a scenario (by name: other runs, e.g. a
+// demo, may be running scenarios at the same time).
+func leftovers(t *testing.T, scenario string) int {
 	t.Helper()
-	cs, err := env.dc.ListContainers(context.Background(), runner.LabelRun)
+	cs, err := env.dc.ListContainers(context.Background(), runner.LabelScenario+"="+scenario)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ attack:
 	if err == nil || !strings.Contains(err.Error(), "container dies exited at start (code 3)") {
 		t.Fatalf("error %v", err)
 	}
-	if n := leftovers(t); n != 0 {
+	if n := leftovers(t, "broken"); n != 0 {
 		t.Errorf("%d containers left after a failed run", n)
 	}
 }
@@ -79,16 +81,18 @@ func TestCleanupOnCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := lib.Resolve("kv-store")
+	kv, _ := lib.Resolve("kv-store")
+	s := *kv
+	s.Name = "kv-store-cancel-test"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := runner.Run(ctx, runner.Config{Docker: env.dc, Image: env.ref, Seed: 1, Duration: time.Minute}, s)
+		_, err := runner.Run(ctx, runner.Config{Docker: env.dc, Image: env.ref, Seed: 1, Duration: time.Minute}, &s)
 		done <- err
 	}()
 	// Cancel once the task is up.
 	deadline := time.Now().Add(30 * time.Second)
-	for leftovers(t) < 3 && time.Now().Before(deadline) {
+	for leftovers(t, s.Name) < 3 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
@@ -100,7 +104,7 @@ func TestCleanupOnCancel(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("run did not stop after cancel")
 	}
-	if n := leftovers(t); n != 0 {
+	if n := leftovers(t, s.Name); n != 0 {
 		t.Errorf("%d containers left after cancel", n)
 	}
 }

@@ -106,6 +106,10 @@ func TestScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			lbl := res.Label
+			// Nothing of the run may be left behind.
+			if left, err := env.dc.ListContainers(ctx, runner.LabelRun+"="+lbl.RunID); err != nil || len(left) > 0 {
+				t.Errorf("%d containers of run %s left (%v)", len(left), lbl.RunID, err)
+			}
 			// The label must be in the lake, as written.
 			got, err := label.List(ctx, l.Store())
 			if err != nil {
@@ -160,13 +164,5 @@ func TestScenarios(t *testing.T) {
 				}
 			}
 		})
-	}
-	// Nothing of any run may be left behind.
-	left, err := env.dc.ListContainers(ctx, runner.LabelRun)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) > 0 {
-		t.Errorf("%d scenario containers left after the runs", len(left))
 	}
 }
