@@ -24,6 +24,10 @@ type Env struct {
 	Net       Net       `expr:"net"`
 	DNS       DNS       `expr:"dns"`
 	Container Container `expr:"container"`
+
+	// elem is the list element a compiled any()/all() predicate is
+	// looking at (# in the condition); see native.go.
+	elem string
 }
 
 // Proc is the process that caused the event.

@@ -88,6 +88,10 @@ func strExpr(n ast.Node, in Intel) func(*Env) string {
 		return f
 	}
 	switch n := n.(type) {
+	case *ast.PointerNode:
+		if n.Name == "" { // # inside any()/all() over a string list
+			return func(e *Env) string { return e.elem }
+		}
 	case *ast.StringNode:
 		v := n.Value
 		return func(*Env) string { return v }
@@ -232,8 +236,47 @@ func native(n ast.Node, in Intel) (fn pred, exact bool) {
 		return nativeBinary(n, in)
 	case *ast.CallNode:
 		return nativeCall(n, in)
+	case *ast.BuiltinNode:
+		return nativeBuiltin(n, in)
 	}
 	return always, false
+}
+
+// nativeBuiltin compiles any(list, {pred}) and all(list, {pred}) over a
+// string list field; the predicate sees the element as #.
+func nativeBuiltin(n *ast.BuiltinNode, in Intel) (pred, bool) {
+	if (n.Name != "any" && n.Name != "all") || len(n.Arguments) != 2 {
+		return always, false
+	}
+	list := listFields[fieldPath(n.Arguments[0])]
+	body, ok := n.Arguments[1].(*ast.PredicateNode)
+	if list == nil || !ok {
+		return always, false
+	}
+	p, exact := native(body.Node, in)
+	if !exact {
+		return always, false
+	}
+	if n.Name == "any" {
+		return func(e *Env) bool {
+			for _, x := range list(e) {
+				e.elem = x
+				if p(e) {
+					return true
+				}
+			}
+			return false
+		}, true
+	}
+	return func(e *Env) bool {
+		for _, x := range list(e) {
+			e.elem = x
+			if !p(e) {
+				return false
+			}
+		}
+		return true
+	}, true
 }
 
 func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
