@@ -91,16 +91,27 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 	batches := make([][]trace.Event, rc.Workers)
 	var st RunStats
 	var scanned atomic.Int64
-	lastWL, lastWorker, lastKeep := "", 0, false
+	type routeTo struct {
+		worker int
+		keep   bool
+	}
+	routes := map[string]routeTo{}
+	var lastWL string
+	var last routeTo
 	route := func(wl string) (int, bool) {
-		if wl == lastWL && lastWL != "" {
-			return lastWorker, lastKeep
+		if wl == lastWL && wl != "" {
+			return last.worker, last.keep
 		}
-		keep := (rc.Workload == "" || wl == rc.Workload) && ShardOf(wl, rc.Shards) == rc.Shard
-		h := fnv.New32a()
-		h.Write([]byte(wl))
-		lastWL, lastWorker, lastKeep = strings.Clone(wl), int(h.Sum32()%uint32(rc.Workers)), keep
-		return lastWorker, keep
+		r, ok := routes[wl]
+		if !ok {
+			h := fnv.New32a()
+			h.Write([]byte(wl))
+			r = routeTo{int(h.Sum32() % uint32(rc.Workers)), (rc.Workload == "" || wl == rc.Workload) && ShardOf(wl, rc.Shards) == rc.Shard}
+			wl = strings.Clone(wl)
+			routes[wl] = r
+		}
+		lastWL, last = wl, r
+		return r.worker, r.keep
 	}
 	scanErr := scan(ctx, func(e *trace.Event) error {
 		n := scanned.Add(1)
