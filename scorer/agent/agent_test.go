@@ -118,6 +118,11 @@ func TestRulesHotReloadKeepsLastGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Process(execEvent("/usr/bin/frobnicate"))
+	// No model bundle: the workload is scored by rules only and reported as
+	// learning.
+	if cov := a.Health().Coverage; cov.Containers != 1 || len(cov.Learning) != 1 || cov.Learning[0] != "web/app" || len(cov.WithModel) != 0 {
+		t.Fatalf("coverage %+v", cov)
+	}
 	if a.Health().Status != "ok" {
 		t.Fatalf("health after fix: %+v", a.Health().Loads)
 	}

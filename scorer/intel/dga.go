@@ -38,6 +38,13 @@ var symIndex = func() (t [256]int8) {
 	return t
 }()
 
+var consonant = func() (t [256]bool) {
+	for _, c := range []byte("bcdfghjklmnpqrstvwxz") {
+		t[c] = true
+	}
+	return t
+}()
+
 // DGAModel is a trained scorer. It is immutable and safe for concurrent use.
 type DGAModel struct {
 	logp    []float32 // [nsym*nsym*nsym] log P(c | a b), Laplace-smoothed
@@ -153,7 +160,7 @@ func (m *DGAModel) features(l string) [4]float64 {
 			if ch >= '0' && ch <= '9' {
 				digits++
 			}
-			if strings.IndexByte("bcdfghjklmnpqrstvwxz", ch) >= 0 {
+			if consonant[ch] {
 				run++
 				maxRun = max(maxRun, run)
 			} else {
