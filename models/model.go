@@ -79,7 +79,7 @@ func (m *Model) validate() error {
 		return fmt.Errorf("%d profiles, want %d", len(m.Profiles), features.NumCategories)
 	}
 	for i, p := range m.Profiles {
-		if p == nil || p.Root == nil || p.Cat != features.Category(i) {
+		if p == nil || p.Root == nil || p.Cat != features.Category(i) || !p.Root.wellFormed(0) {
 			return fmt.Errorf("profile %d malformed", i)
 		}
 	}

@@ -563,3 +563,22 @@ func normDNS(v string) string {
 	}
 	return v
 }
+
+// wellFormed reports whether a decoded trie has no missing nodes and a sane
+// depth, so scoring never meets a nil.
+func (n *PNode) wellFormed(depth int) bool {
+	if depth > 4096 {
+		return false
+	}
+	for _, k := range n.Kids {
+		if k == nil || !k.wellFormed(depth+1) {
+			return false
+		}
+	}
+	for _, p := range n.Patterns {
+		if p == nil || p.Node == nil || (!p.Any && p.Shape == "") || !p.Node.wellFormed(depth+1) {
+			return false
+		}
+	}
+	return true
+}
