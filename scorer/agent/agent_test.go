@@ -383,3 +383,15 @@ func TestLakeUploadAndModelSwap(t *testing.T) {
 		t.Fatalf("lake holds %d of 5000 events", n)
 	}
 }
+
+// The example configuration shipped in deploy/ must stay loadable.
+func TestDeployExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "deploy", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outputs.EventBridge == nil || len(c.Response.Policies) != 1 || c.Collector.ProcRoot != "/host/proc" ||
+		c.Aggregation.UpdateInterval != 15*time.Minute || len(c.Intel.Lists) != 3 {
+		t.Fatalf("deploy/agent.yaml read as %+v", c)
+	}
+}
