@@ -15,11 +15,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/escape"
 	"github.com/vigilsec/vigil/internal/logkey"
@@ -214,6 +214,14 @@ func (r *Responder) kill(f *finding.Finding) (string, error) {
 	if err != nil {
 		return target, err
 	}
+	// Hold the process by a pidfd first, then check it: the signal then
+	// reaches exactly the process that was checked, even if the pid is
+	// reused in between.
+	pidfd, err := unix.PidfdOpen(int(p.Pid), 0)
+	if err != nil {
+		return target, fmt.Errorf("process gone: %w", err)
+	}
+	defer unix.Close(pidfd)
 	have, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.Pid))
 	if err != nil {
 		return target, fmt.Errorf("process gone: %w", err)
@@ -224,7 +232,7 @@ func (r *Responder) kill(f *finding.Finding) (string, error) {
 	if r.dryRun {
 		return target, nil
 	}
-	if err := syscall.Kill(int(p.Pid), syscall.SIGKILL); err != nil {
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil {
 		return target, fmt.Errorf("kill %d: %w", p.Pid, err)
 	}
 	return target, nil
