@@ -362,7 +362,9 @@ func (r *run) start(ctx context.Context) error {
 	r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: scenario.InfraContainer, ID: id, Image: r.cfg.Image, Role: "infra"})
 
 	for _, c := range r.s.Containers {
-		env := []string{"VIGIL_SEED=" + r.seedFor(c.Name), "ECS_CONTAINER_NAME=" + c.Name}
+		// VIGIL_FOR bounds every vsim loop a little past the run, so nothing
+		// outlives it even if the runner itself is killed.
+		env := []string{"VIGIL_SEED=" + r.seedFor(c.Name), "VIGIL_FOR=" + lifetime, "ECS_CONTAINER_NAME=" + c.Name}
 		keys := make([]string, 0, len(c.Env))
 		for k := range c.Env {
 			keys = append(keys, k)

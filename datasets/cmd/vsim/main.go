@@ -96,8 +96,12 @@ func (c *common) flags(fs *flag.FlagSet) {
 	if s, err := strconv.ParseUint(os.Getenv("VIGIL_SEED"), 10, 64); err == nil {
 		seed = s
 	}
+	dur := 12 * time.Hour
+	if d, err := time.ParseDuration(os.Getenv("VIGIL_FOR")); err == nil && d > 0 {
+		dur = d
+	}
 	fs.Uint64Var(&c.seed, "seed", seed, "random seed (default $VIGIL_SEED)")
-	fs.DurationVar(&c.dur, "for", 12*time.Hour, "stop after this long")
+	fs.DurationVar(&c.dur, "for", dur, "stop after this long (default $VIGIL_FOR or 12h)")
 }
 
 // rng is seeded from the run's seed and the tool's name, so two tools in one
