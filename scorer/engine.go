@@ -389,6 +389,9 @@ func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
 			}
 		}
 	}
+	if ev.Kind == trace.KindExecMapping && ev.ContainerID != "" && ev.Path != "" {
+		_, env.PathWritten = e.written[ev.ContainerID][ev.Path]
+	}
 	if ev.ExeSHA256 != "" {
 		env.Proc.SHA256 = ev.ExeSHA256
 	}

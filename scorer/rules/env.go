@@ -18,6 +18,9 @@ type Env struct {
 	Mode      int    `expr:"mode"`
 	TargetPID int    `expr:"target_pid"`
 	Module    string `expr:"module"`
+	// PathWritten: path (of an exec_mapping) was created or modified
+	// inside this container after the scorer started watching it.
+	PathWritten bool `expr:"path_written"`
 
 	Proc      Proc      `expr:"proc"`
 	Parent    Parent    `expr:"parent"`

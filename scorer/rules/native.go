@@ -50,6 +50,7 @@ var (
 		"dns.type": func(e *Env) int { return e.DNS.Type },
 	}
 	boolFields = map[string]func(*Env) bool{
+		"path_written":     func(e *Env) bool { return e.PathWritten },
 		"proc.exe_written": func(e *Env) bool { return e.Proc.ExeWritten },
 		"proc.listener":    func(e *Env) bool { return e.Proc.Listener },
 		"parent.listener":  func(e *Env) bool { return e.Parent.Listener },
