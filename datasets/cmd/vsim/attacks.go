@@ -35,6 +35,7 @@ func init() {
 	register("dial", "open TCP connections to loopback host:port", runDial)
 	register("lookup", "resolve names through the system resolver", runLookup)
 	register("imds", "ask cloud metadata URLs for credentials (only from a namespace with no route out)", runIMDS)
+	register("fetch", "HTTP GET URLs a number of times (a beacon); names resolve through the task's DNS", runFetch)
 }
 
 func runRevshell(args []string) error {
@@ -394,4 +395,30 @@ func dgaNames(c *common, n int, tld string) []string {
 		out[i] = string(b) + "." + tld
 	}
 	return out
+}
+
+func runFetch(args []string) error {
+	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
+	n := fs.Int("n", 1, "rounds")
+	every := fs.Duration("every", time.Second, "pause between rounds")
+	fs.Parse(args)
+	client := guardedClient(2 * time.Second)
+	ok := 0
+	for i := 0; i < *n; i++ {
+		if i > 0 {
+			time.Sleep(*every)
+		}
+		for _, u := range fs.Args() {
+			resp, err := client.Get(u)
+			if err != nil {
+				logf("fetch %s: %v", u, err)
+				continue
+			}
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			ok++
+		}
+	}
+	fmt.Printf("fetch: %d of %d requests answered\n", ok, *n*fs.NArg())
+	return nil
 }
