@@ -39,7 +39,7 @@ func (e *Engine) scoreWindow(w *features.Window) {
 func (e *Engine) anomalyFinding(w *features.Window, d models.DetectorScore) {
 	ev := &trace.Event{Workload: w.Workload, Host: w.Instance}
 	if id := e.idents[w.Instance]; id != nil {
-		ev = &id.ev
+		ev = id
 	}
 	sev := e.cfg.AnomalySeverity
 	if d.Threshold > 0 && d.Score > d.Threshold {

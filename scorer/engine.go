@@ -7,6 +7,7 @@ package scorer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,12 +121,6 @@ type workload struct {
 	lastSeen   int64
 }
 
-// identity is what a finding needs to name its resource, kept per instance
-// so anomaly findings (which come from windows, not events) can name it too.
-type identity struct {
-	ev trace.Event // only identity fields are set
-}
-
 // Engine is the scorer. Process is called from one goroutine; Coverage,
 // Stats and the Set* reloads may be called from any.
 type Engine struct {
@@ -140,10 +135,13 @@ type Engine struct {
 	extractor *features.Extractor
 	written   map[string]map[string]int64 // container -> path -> time written
 	workloads map[string]*workload
-	idents    map[string]*identity // instance -> identity
-	env       rules.Env
-	lastTime  int64
-	matches   []*rules.Rule
+	// idents keep, per container, the identity fields of its first event, so
+	// anomaly findings (which come from windows, not events) can name the
+	// task and container too.
+	idents   map[string]*trace.Event
+	env      rules.Env
+	lastTime int64
+	matches  []*rules.Rule
 	// The workload and container of the previous event (see track).
 	lastW           *workload
 	lastCtr, lastWK string
@@ -165,7 +163,7 @@ func New(cfg Config, set *rules.Set, ms Models, sink Sink) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, sink: sink, models: ms,
 		procs: lineage.New(cfg.MaxProcs), agg: finding.NewAggregator(cfg.Aggregation),
-		written: map[string]map[string]int64{}, workloads: map[string]*workload{}, idents: map[string]*identity{},
+		written: map[string]map[string]int64{}, workloads: map[string]*workload{}, idents: map[string]*trace.Event{},
 	}
 	e.stats.findings = map[string]uint64{}
 	x, err := features.NewExtractor(cfg.Features, e.scoreWindow)
@@ -179,9 +177,6 @@ func New(cfg Config, set *rules.Set, ms Models, sink Sink) (*Engine, error) {
 	e.rules.Store(set)
 	return e, nil
 }
-
-// FeaturesConfig is the window configuration in effect.
-func (e *Engine) FeaturesConfig() features.Config { return e.extractor.Config() }
 
 // SetRules swaps in a new rule set (hot reload).
 func (e *Engine) SetRules(s *rules.Set) {
@@ -286,7 +281,8 @@ func (e *Engine) track(ev *trace.Event) {
 			e.workloads[ev.Workload] = w
 		}
 		if _, ok := w.containers[ev.ContainerID]; !ok {
-			e.idents[ev.ContainerID] = &identity{ev: identityOf(ev)}
+			id := identityOf(ev)
+			e.idents[ev.ContainerID] = &id
 		}
 		w.containers[ev.ContainerID] = ev.Time
 		e.lastW, e.lastCtr, e.lastWK = w, ev.ContainerID, ev.Workload
@@ -647,8 +643,8 @@ func (e *Engine) Coverage() Coverage {
 			c.ModelStates[name] = models.StateLearning
 		}
 	}
-	sortStrings(c.WithModel)
-	sortStrings(c.Learning)
+	slices.Sort(c.WithModel)
+	slices.Sort(c.Learning)
 	for _, r := range e.rules.Load().Rules() {
 		if r.Enabled {
 			c.Rules++

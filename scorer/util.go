@@ -1,5 +1,0 @@
-package scorer
-
-import "slices"
-
-func sortStrings(s []string) { slices.Sort(s) }
