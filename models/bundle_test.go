@@ -256,3 +256,32 @@ func TestShardsEqualOneRun(t *testing.T) {
 		t.Fatalf("missing shard: %v", err)
 	}
 }
+
+func TestBundleKneserNey(t *testing.T) {
+	events, _ := synth.Generate(synth.Options{Seed: 6, Minutes: 30, Rate: 0.3, Sequence: true})
+	ms, _, err := models.TrainScan(context.Background(), models.RunConfig{Train: models.TrainConfig{Smoothing: models.SmoothKneserNey}}, features.SliceScan(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeBundle(t, dir, ms, 0, 1)
+	b, err := models.Load(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, _ := features.Extract(features.Config{}, events)
+	for _, m := range ms {
+		if m.Sequence == nil || m.Sequence.Smoothing != models.SmoothKneserNey {
+			t.Fatalf("%s: smoothing not kept", m.Workload)
+		}
+		lm := b.Workload(m.Workload)
+		for _, w := range ws {
+			if w.Workload == m.Workload && !reflect.DeepEqual(m.Score(w), lm.Score(w)) {
+				t.Fatalf("%s: Kneser-Ney model scores differently after loading", m.Workload)
+			}
+		}
+	}
+	if _, _, err := models.TrainScan(context.Background(), models.RunConfig{Train: models.TrainConfig{Smoothing: "laplace"}}, features.SliceScan(events)); err == nil {
+		t.Fatal("unknown smoothing accepted")
+	}
+}

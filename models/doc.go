@@ -22,9 +22,9 @@
 //     day when there is enough data), upper tail, Bonferroni-combined.
 //   - multivariate: Mahalanobis distance of the log-count vector under a
 //     Ledoit-Wolf shrinkage covariance (gonum), chi-squared tail.
-//   - sequence: a Witten-Bell smoothed syscall n-gram model over
-//     sequence-mode windows; the score is the mean surprise of the window's
-//     least likely syscalls. STIDE (unseen n-gram rate) is kept beside it as
+//   - sequence: a Witten-Bell (or, with TrainConfig.Smoothing, interpolated
+//     Kneser-Ney) smoothed syscall n-gram model over sequence-mode windows;
+//     the score is the mean surprise of the window's least likely syscalls. STIDE (unseen n-gram rate) is kept beside it as
 //     the baseline it must beat; see SequenceModel and models/eval.
 //
 // # Calibration

@@ -23,8 +23,10 @@ const vocab = 1 << features.SymbolBits
 // first syscalls are scored too. The serialised form is the top-order gram
 // counts; lower orders are rebuilt on load.
 type SequenceModel struct {
-	Order int         `json:"order"`
-	Grams []GramCount `json:"grams"` // sorted by Gram
+	Order int `json:"order"`
+	// Smoothing is SmoothWittenBell (default, also "") or SmoothKneserNey.
+	Smoothing string      `json:"smoothing,omitempty"`
+	Grams     []GramCount `json:"grams"` // sorted by Gram
 
 	top   map[uint64]uint64
 	cnt   []map[uint64]uint64 // [k] k-gram counts, k = 1..Order
@@ -32,7 +34,22 @@ type SequenceModel struct {
 	types []map[uint64]uint64 // [k] distinct followers of each context
 	total uint64              // unigram tokens
 	t1    uint64              // distinct unigrams
+
+	// Kneser-Ney: continuation counts of lower orders (distinct left
+	// extensions), their context sums and types, and per-order discounts.
+	cont      []map[uint64]uint64
+	contCtx   []map[uint64]uint64
+	contTypes []map[uint64]uint64
+	contTotal uint64
+	contT1    uint64
+	discount  []float64
 }
+
+// Smoothing methods.
+const (
+	SmoothWittenBell = "witten-bell"
+	SmoothKneserNey  = "kneser-ney"
+)
 
 // GramCount is a packed n-gram (see features.PackNGram) and its count.
 type GramCount struct {
@@ -113,12 +130,74 @@ func (m *SequenceModel) Build() {
 			m.types[k][h]++
 		}
 	}
+	if m.Smoothing == SmoothKneserNey {
+		m.buildKN()
+	}
+}
+
+// buildKN derives the continuation counts interpolated Kneser-Ney uses
+// below the top order: how many distinct syscalls precede a gram, rather
+// than how often it occurs.
+func (m *SequenceModel) buildKN() {
+	n := m.Order
+	m.cont = make([]map[uint64]uint64, n+1)
+	m.contCtx = make([]map[uint64]uint64, n+1)
+	m.contTypes = make([]map[uint64]uint64, n+1)
+	for k := 1; k < n; k++ {
+		m.cont[k] = make(map[uint64]uint64)
+		for g := range m.cnt[k+1] {
+			m.cont[k][g&mask(k)]++
+		}
+		m.contCtx[k] = make(map[uint64]uint64)
+		m.contTypes[k] = make(map[uint64]uint64)
+		if k >= 2 {
+			for g, c := range m.cont[k] {
+				h := g >> features.SymbolBits
+				m.contCtx[k][h] += c
+				m.contTypes[k][h]++
+			}
+		}
+	}
+	m.contTotal, m.contT1 = 0, 0
+	if n > 1 {
+		for _, c := range m.cont[1] {
+			m.contTotal += c
+			m.contT1++
+		}
+	}
+	// Discount per order from counts of counts: D = n1 / (n1 + 2 n2).
+	m.discount = make([]float64, n+1)
+	for k := 1; k <= n; k++ {
+		src := m.cnt[k]
+		if k < n {
+			src = m.cont[k]
+		}
+		var n1, n2 float64
+		for _, c := range src {
+			switch c {
+			case 1:
+				n1++
+			case 2:
+				n2++
+			}
+		}
+		d := 0.75
+		if n1 > 0 && n1+2*n2 > 0 {
+			d = n1 / (n1 + 2*n2)
+		}
+		m.discount[k] = min(max(d, 0.05), 0.95)
+	}
 }
 
 // rebuild restores the in-memory tables from Grams after decoding.
 func (m *SequenceModel) rebuild() error {
 	if m.Order < 1 || m.Order > features.MaxNGram {
 		return fmt.Errorf("sequence order %d out of range", m.Order)
+	}
+	switch m.Smoothing {
+	case "", SmoothWittenBell, SmoothKneserNey:
+	default:
+		return fmt.Errorf("sequence smoothing %q unknown", m.Smoothing)
 	}
 	m.top = make(map[uint64]uint64, len(m.Grams))
 	for _, g := range m.Grams {
@@ -130,6 +209,9 @@ func (m *SequenceModel) rebuild() error {
 
 // Prob is P(last symbol of g | the symbols before it).
 func (m *SequenceModel) Prob(g uint64) float64 {
+	if m.Smoothing == SmoothKneserNey {
+		return m.probKN(g)
+	}
 	w := g & mask(1)
 	p := (float64(m.cnt[1][w]) + float64(m.t1)/vocab) / (float64(m.total) + float64(m.t1) + 1e-300)
 	if m.total == 0 {
@@ -143,6 +225,36 @@ func (m *SequenceModel) Prob(g uint64) float64 {
 		}
 		t := float64(m.types[k][h])
 		p = (float64(m.cnt[k][g&mask(k)]) + t*p) / (float64(ch) + t)
+	}
+	return p
+}
+
+// probKN is interpolated Kneser-Ney: absolute discounting at every order,
+// continuation counts below the top, a uniform over all syscalls at the
+// bottom.
+func (m *SequenceModel) probKN(g uint64) float64 {
+	n := m.Order
+	w := g & mask(1)
+	c1, tot, t1 := m.cnt[1][w], m.total, m.t1
+	if n > 1 {
+		c1, tot, t1 = m.cont[1][w], m.contTotal, m.contT1
+	}
+	p := 1.0 / vocab
+	if tot > 0 {
+		d := m.discount[1]
+		p = (math.Max(float64(c1)-d, 0) + d*float64(t1)*p) / float64(tot)
+	}
+	for k := 2; k <= n; k++ {
+		h := (g >> features.SymbolBits) & mask(k-1)
+		c, ch, t := m.cnt[k][g&mask(k)], m.ctx[k][h], m.types[k][h]
+		if k < n {
+			c, ch, t = m.cont[k][g&mask(k)], m.contCtx[k][h], m.contTypes[k][h]
+		}
+		if ch == 0 {
+			break
+		}
+		d := m.discount[k]
+		p = (math.Max(float64(c)-d, 0) + d*float64(t)*p) / float64(ch)
 	}
 	return p
 }

@@ -21,11 +21,16 @@ func TestSequenceModelIsADistribution(t *testing.T) {
 		}
 		traces = append(traces, tr)
 	}
-	for _, n := range []int{1, 2, 4} {
+	for _, c := range []struct {
+		n      int
+		smooth string
+	}{{1, ""}, {2, ""}, {4, ""}, {1, models.SmoothKneserNey}, {2, models.SmoothKneserNey}, {4, models.SmoothKneserNey}} {
+		n := c.n
 		m, err := models.NewSequenceModel(n)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.Smoothing = c.smooth
 		m.Train(traces)
 		for _, ctx := range [][]uint64{{0, 1, 2}, {5, 5, 5}, {300, 301, 302}, {features.SymBOS, features.SymBOS, features.SymBOS}} {
 			sum := 0.0
@@ -37,7 +42,7 @@ func TestSequenceModelIsADistribution(t *testing.T) {
 			syms := append(append([]uint64{}, ctx[len(ctx)-(n-1):]...), features.SymBOS)
 			sum += m.Prob(features.PackNGram(syms...))
 			if math.Abs(sum-1) > 1e-9 {
-				t.Errorf("n=%d context %v: probabilities sum to %.12f", n, ctx, sum)
+				t.Errorf("n=%d %s context %v: probabilities sum to %.12f", n, c.smooth, ctx, sum)
 			}
 		}
 	}

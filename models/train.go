@@ -27,6 +27,9 @@ type TrainConfig struct {
 	Sample     int `json:"sample"`
 	HourSample int `json:"hour_sample"`
 	HoldOut    int `json:"hold_out"`
+	// Smoothing of the syscall n-gram model: SmoothWittenBell (default) or
+	// SmoothKneserNey.
+	Smoothing string `json:"smoothing"`
 }
 
 func (c TrainConfig) withDefaults() TrainConfig {
@@ -79,6 +82,11 @@ func NewTrainer(cfg TrainConfig) (*Trainer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Features.Validate(); err != nil {
 		return nil, err
+	}
+	switch cfg.Smoothing {
+	case "", SmoothWittenBell, SmoothKneserNey:
+	default:
+		return nil, fmt.Errorf("train config: smoothing %q: want %s or %s", cfg.Smoothing, SmoothWittenBell, SmoothKneserNey)
 	}
 	if cfg.BudgetPerDay < 0 || cfg.HoldOutEvery < 2 {
 		return nil, fmt.Errorf("train config: budget %g, hold-out 1/%d: need budget > 0 and hold-out >= 2", cfg.BudgetPerDay, cfg.HoldOutEvery)
@@ -141,6 +149,9 @@ func (t *Trainer) Add(w *features.Window) {
 	if len(w.NGrams) > 0 && w.NGramOrder == t.cfg.Features.NGram {
 		if wt.seq == nil {
 			wt.seq, _ = NewSequenceModel(t.cfg.Features.NGram)
+			if t.cfg.Smoothing != SmoothWittenBell {
+				wt.seq.Smoothing = t.cfg.Smoothing
+			}
 		}
 		wt.seq.AddGrams(w.NGrams)
 		for _, g := range w.NGrams {

@@ -33,6 +33,7 @@ func newTrainCmd() *cobra.Command {
 		workers, ngram                           int
 		window                                   time.Duration
 		budget                                   float64
+		smoothing                                string
 		allowBadFiles                            bool
 	)
 	cmd := &cobra.Command{
@@ -69,6 +70,7 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 				Train: models.TrainConfig{
 					Features:     features.Config{Window: window, NGram: ngram},
 					BudgetPerDay: budget,
+					Smoothing:    smoothing,
 				},
 				Workers: workers, Workload: workload, Shard: si, Shards: sn,
 			}
@@ -141,6 +143,7 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 	f.DurationVar(&window, "window", features.DefaultWindow, "feature window")
 	f.IntVar(&ngram, "ngram", features.DefaultNGram, "syscall n-gram order for sequence-mode traces")
 	f.Float64Var(&budget, "budget", 1, "target false alarms per workload per day")
+	f.StringVar(&smoothing, "smoothing", models.SmoothWittenBell, "syscall n-gram smoothing: witten-bell or kneser-ney")
 	f.BoolVar(&allowBadFiles, "allow-bad-files", false, "train on the readable trace files when some cannot be read")
 	return cmd
 }

@@ -90,15 +90,18 @@ type SequenceReport struct {
 	Normal, Attack int `json:"-"`
 	// AUCs of each per-trace score; the sequence model's MeanNLL and TopNLL
 	// against STIDE's mismatch rate and locality frame count.
-	ModelMeanNLL  float64 `json:"model_mean_nll_auc"`
-	ModelTopNLL   float64 `json:"model_top_nll_auc"`
+	ModelMeanNLL float64 `json:"model_mean_nll_auc"`
+	ModelTopNLL  float64 `json:"model_top_nll_auc"`
+	// The same model with interpolated Kneser-Ney smoothing.
+	KNMeanNLL     float64 `json:"kn_mean_nll_auc"`
+	KNTopNLL      float64 `json:"kn_top_nll_auc"`
 	STIDEMismatch float64 `json:"stide_mismatch_auc"`
 	STIDELFC      float64 `json:"stide_lfc_auc"`
 }
 
 func (r SequenceReport) String() string {
-	return fmt.Sprintf("n=%d train=%d normal=%d attack=%d  model AUC mean-nll %.3f top-nll %.3f | STIDE AUC mismatch %.3f lfc %.3f",
-		r.Order, r.Train, r.Normal, r.Attack, r.ModelMeanNLL, r.ModelTopNLL, r.STIDEMismatch, r.STIDELFC)
+	return fmt.Sprintf("n=%d train=%d normal=%d attack=%d  Witten-Bell AUC mean-nll %.3f top-nll %.3f | Kneser-Ney %.3f %.3f | STIDE AUC mismatch %.3f lfc %.3f",
+		r.Order, r.Train, r.Normal, r.Attack, r.ModelMeanNLL, r.ModelTopNLL, r.KNMeanNLL, r.KNTopNLL, r.STIDEMismatch, r.STIDELFC)
 }
 
 // CompareSequences runs the usual ADFA-LD protocol: train both detectors on
@@ -110,26 +113,33 @@ func CompareSequences(order int, train, normal, attack [][]int32) (SequenceRepor
 		return SequenceReport{}, err
 	}
 	m.Train(train)
+	kn, _ := models.NewSequenceModel(order)
+	kn.Smoothing = models.SmoothKneserNey
+	kn.Train(train)
 	st, err := models.NewSTIDE(order)
 	if err != nil {
 		return SequenceReport{}, err
 	}
 	st.Train(train)
 	r := SequenceReport{Order: order, Train: len(train), Normal: len(normal), Attack: len(attack)}
-	score := func(traces [][]int32) (mean, top, mis, lfc []float64) {
+	score := func(traces [][]int32) (mean, top, kmean, ktop, mis, lfc []float64) {
 		for _, t := range traces {
 			a := m.ScoreTrace(t)
+			k := kn.ScoreTrace(t)
 			b := st.ScoreTrace(t)
 			mean = append(mean, a.MeanNLL)
 			top = append(top, a.TopNLL)
+			kmean = append(kmean, k.MeanNLL)
+			ktop = append(ktop, k.TopNLL)
 			mis = append(mis, b.Mismatch)
 			lfc = append(lfc, float64(b.LFC))
 		}
 		return
 	}
-	nm, nt, ns, nl := score(normal)
-	am, at, as, al := score(attack)
+	nm, nt, nkm, nkt, ns, nl := score(normal)
+	am, at, akm, akt, as, al := score(attack)
 	r.ModelMeanNLL, r.ModelTopNLL = AUC(nm, am), AUC(nt, at)
+	r.KNMeanNLL, r.KNTopNLL = AUC(nkm, akm), AUC(nkt, akt)
 	r.STIDEMismatch, r.STIDELFC = AUC(ns, as), AUC(nl, al)
 	return r, nil
 }
