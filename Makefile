@@ -33,8 +33,14 @@ lint:
 deps:
 	bash scripts/deps.sh
 
+# The README's main job: needs root, Docker and BPF; says so and runs a
+# SYNTHETIC replay otherwise. Output goes to ./vigil-demo.
 demo: build
 	./$(BIN) demo
+
+# Executes notebooks/*.ipynb headless on inputs generated here (CI runs it).
+notebooks: build
+	bash scripts/notebooks.sh
 
 clean:
 	rm -rf bin vigil-data

@@ -404,9 +404,9 @@ type Curve struct {
 	// Threshold is the calibrated alarm threshold when one applies (the
 	// model's, per workload it may differ; then the median), with the
 	// operating point it gives.
-	Threshold    Float `json:"threshold,omitempty"`
-	ThresholdTPR Float `json:"threshold_tpr,omitempty"`
-	ThresholdFPR Float `json:"threshold_fpr,omitempty"`
+	Threshold    Float `json:"threshold"`
+	ThresholdTPR Float `json:"threshold_tpr"`
+	ThresholdFPR Float `json:"threshold_fpr"`
 }
 
 // Curves computes ROC (with AUC by trapezoids over the exact step curve,
