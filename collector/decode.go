@@ -206,6 +206,9 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		e.Path = path(0)
 		e.PathTruncated = flags&flagTrunc0 != 0
 		e.Flags = a[0]
+		if e.Kind == trace.KindMemfd && e.Ret >= 0 {
+			e.FD = int32(e.Ret)
+		}
 	case trace.KindChmod:
 		e.Path = path(0)
 		e.PathTruncated = flags&flagTrunc0 != 0

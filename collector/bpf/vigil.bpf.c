@@ -667,9 +667,25 @@ static __always_inline int emit_signal(struct sys_exit_ctx *ctx, struct stash *s
 		return emit_nums(ctx, s, K_SIGNAL, 1, -1, 0, -1);
 	return emit_nums(ctx, s, K_SIGNAL, 1, 0, -1, -1);
 }
-PAIR(kill, 2, K_SIGNAL, emit_signal)
-PAIR(tkill, 2, K_SIGNAL, emit_signal)
-PAIR(tgkill, 3, K_SIGNAL, emit_signal)
+/* A process signalling itself (Go's runtime preempts its threads with
+ * tgkill(SIGURG) thousands of times a second) is not worth an event. */
+#define ENTER_SIGNAL(sc, nargs, self)                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #sc)                         \
+	int enter_##sc(struct sys_enter_ctx *ctx)                          \
+	{                                                                  \
+		__u64 id = bpf_get_current_pid_tgid();                     \
+		if ((__u32)ctx->args[0] == (self))                         \
+			return 0;                                          \
+		if (wanted() && rate_ok())                                 \
+			stash_put(ctx, K_SIGNAL, nargs);                   \
+		return 0;                                                  \
+	}
+ENTER_SIGNAL(kill, 2, id >> 32)
+EXIT(kill, emit_signal)
+ENTER_SIGNAL(tkill, 2, (__u32)id)
+EXIT(tkill, emit_signal)
+ENTER_SIGNAL(tgkill, 3, id >> 32)
+EXIT(tgkill, emit_signal)
 
 /* Executable mappings: only mmap/mprotect calls that ask for PROT_EXEC are
  * stashed. a[0] prot, a[1] mmap flags, a[2] addr, a[3] fd (blob 0 is the
