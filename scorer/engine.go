@@ -190,13 +190,13 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 
 // Process runs one event through rules and feature windows.
 func (e *Engine) Process(ev *trace.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var start time.Time
 	timed := e.Metrics != nil && e.Metrics.sampleNext()
 	if timed {
 		start = time.Now()
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.stats.events++
 	ki := ev.Kind.Index()
 	if ki >= 0 {
