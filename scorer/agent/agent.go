@@ -462,12 +462,17 @@ var (
 	descRuleErrors = prometheus.NewDesc("vigil_rule_errors_total", "Rule evaluations that failed.", nil, nil)
 	descLoadOK     = prometheus.NewDesc("vigil_reload_ok", "1 when the last load of rules, intel or models succeeded.", []string{"what"}, nil)
 	descGoroutines = prometheus.NewDesc("vigil_agent_goroutines", "Goroutines of the agent.", nil, nil)
+	descProcs      = prometheus.NewDesc("vigil_scorer_processes", "Processes the scorer's table holds (bounded).", nil, nil)
+	descEvicted    = prometheus.NewDesc("vigil_scorer_evicted_total", "State forgotten to stay within bounds, by kind.", []string{"what"}, nil)
+	descLate       = prometheus.NewDesc("vigil_scorer_late_events_total", "Events that arrived after their window closed (folded in, not dropped).", nil, nil)
+	descWindows    = prometheus.NewDesc("vigil_scorer_windows_total", "Closed feature windows, by whether a baseline scored them.", []string{"model"}, nil)
 )
 
 // Describe and Collect export the agent's counters (the engine's live
 // counters are read at scrape time, so they cost nothing per event).
 func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descOutput, descRetries, descSuppressed, descWorkloads, descContainers, descRuleErrors, descLoadOK, descGoroutines} {
+	for _, d := range []*prometheus.Desc{descOutput, descRetries, descSuppressed, descWorkloads, descContainers, descRuleErrors,
+		descLoadOK, descGoroutines, descProcs, descEvicted, descLate, descWindows} {
 		ch <- d
 	}
 }
@@ -485,6 +490,12 @@ func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSuppressed, prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descRuleErrors, prometheus.CounterValue, float64(s.RuleErrors))
+	ch <- prometheus.MustNewConstMetric(descProcs, prometheus.GaugeValue, float64(s.Processes))
+	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(s.ProcsEvicted), "processes")
+	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(s.WorkloadsEvicted), "workloads")
+	ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(s.LateEvents))
+	ch <- prometheus.MustNewConstMetric(descWindows, prometheus.CounterValue, float64(s.WindowsScored), "yes")
+	ch <- prometheus.MustNewConstMetric(descWindows, prometheus.CounterValue, float64(s.WindowsLearning), "learning")
 	cov := a.Engine.Coverage()
 	ch <- prometheus.MustNewConstMetric(descWorkloads, prometheus.GaugeValue, float64(len(cov.WithModel)), "yes")
 	ch <- prometheus.MustNewConstMetric(descWorkloads, prometheus.GaugeValue, float64(len(cov.Learning)), "learning")
