@@ -103,6 +103,10 @@ type Stats struct {
 	Processes        int
 	ProcsEvicted     int64
 	WorkloadsEvicted uint64
+	// FindingsTracked is how many findings the aggregator remembers;
+	// FindingsEvicted how many it forgot to stay within its bound.
+	FindingsTracked int
+	FindingsEvicted int64
 }
 
 // Coverage is what the health endpoint reports.
@@ -604,8 +608,8 @@ func (e *Engine) Stats() Stats {
 		Suppressed: e.stats.suppressed, AutoSuppressed: e.stats.autoSuppressed, Aggregated: e.stats.aggregated,
 		RateLimited: e.stats.rateLimited, WindowsScored: e.stats.windowsScored, WindowsLearning: e.stats.windowsLearning,
 		LateEvents: e.extractor.Stats().Late, Processes: e.procs.Len(), ProcsEvicted: e.procs.Evicted,
-		WorkloadsEvicted: e.stats.workloadsEvicted,
-		EventsByKind:     map[trace.Kind]uint64{}, Findings: map[string]uint64{},
+		WorkloadsEvicted: e.stats.workloadsEvicted, FindingsTracked: e.agg.Len(), FindingsEvicted: e.agg.Evicted,
+		EventsByKind: map[trace.Kind]uint64{}, Findings: map[string]uint64{},
 	}
 	for i, k := range trace.Kinds {
 		if n := e.stats.byKind[i]; n > 0 {

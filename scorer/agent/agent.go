@@ -493,6 +493,7 @@ func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descProcs, prometheus.GaugeValue, float64(s.Processes))
 	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(s.ProcsEvicted), "processes")
 	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(s.WorkloadsEvicted), "workloads")
+	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(s.FindingsEvicted), "findings")
 	ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(s.LateEvents))
 	ch <- prometheus.MustNewConstMetric(descWindows, prometheus.CounterValue, float64(s.WindowsScored), "yes")
 	ch <- prometheus.MustNewConstMetric(descWindows, prometheus.CounterValue, float64(s.WindowsLearning), "learning")
