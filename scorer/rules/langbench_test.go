@@ -13,6 +13,7 @@ package rules
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/expr-lang/expr"
@@ -101,14 +102,20 @@ func (a *celActivation) ResolveName(name string) (any, bool) {
 
 func (a *celActivation) Parent() interpreter.Activation { return nil }
 
-func compileCEL(tb testing.TB, c langCase) cel.Program {
-	env, err := cel.NewEnv(
+// celEnv declares the variables once; compiling reuses it, as a rule loader
+// would.
+var celEnv = sync.OnceValues(func() (*cel.Env, error) {
+	return cel.NewEnv(
 		cel.Variable("kind", cel.StringType), cel.Variable("path", cel.StringType),
 		cel.Variable("flags", cel.IntType), cel.Variable("proc.exe_name", cel.StringType),
 		cel.Variable("proc.cmdline", cel.StringType), cel.Variable("proc.argv", cel.ListType(cel.StringType)),
 		cel.Variable("container.id", cel.StringType), cel.Variable("net.family", cel.IntType),
 		cel.Variable("net.dst_port", cel.IntType),
 	)
+})
+
+func compileCEL(tb testing.TB, c langCase) cel.Program {
+	env, err := celEnv()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -192,4 +199,27 @@ func BenchmarkLanguage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLanguageCompile is the cost of compiling the conditions (what a
+// rule reload pays), per condition.
+func BenchmarkLanguageCompile(b *testing.B) {
+	b.Run("expr", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			compileExpr(b, langCases[i%len(langCases)])
+		}
+	})
+	b.Run("cel", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			compileCEL(b, langCases[i%len(langCases)])
+		}
+	})
+	b.Run("default-pack", func(b *testing.B) {
+		srcs := DefaultSources()
+		for b.Loop() {
+			if _, err := Load(srcs, Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
