@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ const (
 	LabelRun      = "com.vigilsec.run"
 	LabelScenario = "com.vigilsec.scenario"
 	LabelRole     = "com.vigilsec.role"
+	// LabelOwner names the process running the scenario (boot id, PID,
+	// start ticks), so a cleanup of leftovers spares runs still in progress.
+	LabelOwner = "com.vigilsec.owner"
 )
 
 // ECS agent labels (see shared/reference/guardduty-runtime.md).
@@ -138,7 +142,19 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		defer cancel()
-		if cerr := Cleanup(cctx, cfg.Docker, runID); cerr != nil {
+		// A create cut short by cancellation may still complete in the
+		// Engine after the first sweep: sweep until nothing is left.
+		var cerr error
+		for i := 0; i < 5; i++ {
+			if cerr = Cleanup(cctx, cfg.Docker, runID); cerr == nil {
+				left, lerr := cfg.Docker.ListContainers(cctx, LabelRun+"="+runID)
+				if lerr == nil && len(left) == 0 {
+					break
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
@@ -304,7 +320,7 @@ func (r *run) keep(e *trace.Event) {
 
 func (r *run) labels(name, role string) map[string]string {
 	m := map[string]string{
-		LabelRun: r.lbl.RunID, LabelScenario: r.s.Name, LabelRole: role,
+		LabelRun: r.lbl.RunID, LabelScenario: r.s.Name, LabelRole: role, LabelOwner: owner(),
 		ecsCluster: r.s.Task.Cluster, ecsTaskARN: r.lbl.TaskARN, ecsContainerName: name,
 		ecsFamily: r.s.Task.Family, ecsVersion: strconv.Itoa(r.s.Task.Revision),
 	}
@@ -690,8 +706,9 @@ func (r *run) resolveUUIDs(events []trace.Event) {
 	}
 }
 
-// Cleanup removes every container of a run; runID "" removes those of every
-// run (leftovers of a killed process).
+// Cleanup removes every container of a run. With runID "" it removes the
+// leftovers of runs whose owning process is gone (killed before its own
+// cleanup); runs still in progress, here or in another process, are spared.
 func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
 	sel := LabelRun
 	if runID != "" {
@@ -700,6 +717,9 @@ func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
 	cs, err := dc.ListContainers(ctx, sel)
 	if err != nil {
 		return fmt.Errorf("listing scenario containers: %w", err)
+	}
+	if runID == "" {
+		cs = slices.DeleteFunc(cs, func(c dockerapi.ContainerState) bool { return ownerAlive(c.Config.Labels[LabelOwner]) })
 	}
 	// Workload containers first: they live in the infra container's network
 	// namespace.
@@ -713,6 +733,34 @@ func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var owner = sync.OnceValue(func() string {
+	ticks, _ := procStartTicks(os.Getpid())
+	return fmt.Sprintf("%s/%d/%d", readBootID(), os.Getpid(), ticks)
+})
+
+// ownerAlive reports whether the process an owner label names still runs.
+// A container without the label (made by an older vigil) counts as orphaned.
+func ownerAlive(label string) bool {
+	f := strings.Split(label, "/")
+	if len(f) != 3 || f[0] != readBootID() {
+		return false
+	}
+	pid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return false
+	}
+	ticks, ok := procStartTicks(pid)
+	return ok && strconv.FormatUint(ticks, 10) == f[2]
+}
+
+func readBootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // procStartTicks reads a process's start time, in clock ticks since boot,

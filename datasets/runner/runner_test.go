@@ -2,11 +2,14 @@ package runner_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/datasets"
+	"github.com/vigilsec/vigil/datasets/dockerapi"
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/datasets/scenario"
 )
@@ -107,4 +110,46 @@ func TestCleanupOnCancel(t *testing.T) {
 	if n := leftovers(t, s.Name); n != 0 {
 		t.Errorf("%d containers left after cancel", n)
 	}
+}
+
+// A cleanup of leftovers spares the runs of live processes and removes those
+// whose owner is gone.
+func TestCleanupLeftoversSparesLiveRuns(t *testing.T) {
+	dockerEnv(t)
+	ctx := context.Background()
+	mk := func(name, owner string) string {
+		id, err := env.dc.CreateContainer(ctx, name, &dockerapi.ContainerConfig{
+			Image: env.ref, Cmd: []string{"/usr/local/bin/vsim", "pause", "-for", "30s"},
+			Labels:     map[string]string{runner.LabelRun: name, runner.LabelScenario: "cleanup-test", runner.LabelOwner: owner},
+			HostConfig: dockerapi.HostConfig{NetworkMode: "none"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { env.dc.RemoveContainer(context.Background(), id) })
+		return id
+	}
+	live := mk("vigil-cleanup-live", liveOwner(t))
+	mk("vigil-cleanup-dead", "00000000-0000-0000-0000-000000000000/1/1")
+	mk("vigil-cleanup-unlabelled", "")
+	if err := runner.Cleanup(ctx, env.dc, ""); err != nil {
+		t.Fatal(err)
+	}
+	left, err := env.dc.ListContainers(ctx, runner.LabelScenario+"=cleanup-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].ID != live {
+		t.Errorf("left %+v, want only the live run's container", left)
+	}
+}
+
+func liveOwner(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return bootID(t) + "/" + strconv.Itoa(os.Getpid()) + "/" + f[19]
 }
