@@ -1,10 +1,16 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/models"
@@ -36,7 +42,8 @@ type ReplayConfig struct {
 	// each window's numeric feature vector too.
 	Windows        bool
 	WindowFeatures bool
-	// Sink, when set, also receives every finding (outputs).
+	// Sink, when set, also receives every finding (outputs); hosts'
+	// engines emit concurrently, and Replay serialises them.
 	Sink scorer.Sink
 }
 
@@ -68,25 +75,27 @@ type Result struct {
 	Detectors   []models.Detector `json:"-"`
 	Stats       scorer.Stats      `json:"-"`
 	Coverage    scorer.Coverage   `json:"-"`
-	// WindowStats are the side extractor's counters (Windows only).
+	// WindowStats are the side extractors' counters (Windows only).
 	WindowStats features.Stats `json:"-"`
+	// Hosts is how many hosts (agents) the events came from.
+	Hosts int `json:"-"`
 }
 
 type fixedModels struct{ b *models.Bundle }
 
 func (f fixedModels) Get() *models.Bundle { return f.b }
 
-// Replay feeds the events of scan, in scan order, through a scorer engine
+// Replay feeds the events of scan, in scan order, through scorer engines
 // built exactly as the agent builds one, on the events' own clock: Process
-// per event, Advance every Tick of event time, Flush at the end. Findings
-// are recorded as the engine emits them, with the event time of emission.
+// per event, Advance every Tick of event time, Flush at the end. Each host's
+// events go to their own engine, as each host runs its own agent; hosts
+// replay in parallel. Findings are recorded as the engines emit them, with
+// the event time of emission, and merged in that order.
 func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Result, error) {
 	if cfg.Tick <= 0 {
 		cfg.Tick = DefaultTick
 	}
-	var ms scorer.Models
 	if cfg.Bundle != nil {
-		ms = fixedModels{cfg.Bundle}
 		if cfg.Engine.Features == (features.Config{}) {
 			cfg.Engine.Features = cfg.Bundle.Index.Features
 		}
@@ -94,15 +103,125 @@ func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Res
 			return nil, fmt.Errorf("model bundle %s: %w", cfg.Bundle.URL, err)
 		}
 	}
-	set := cfg.Rules
-	if set == nil {
-		var err error
-		if set, err = rules.Load(nil, rules.Options{}); err != nil {
+	if cfg.Rules == nil {
+		set, err := rules.Load(nil, rules.Options{})
+		if err != nil {
 			return nil, err
 		}
+		cfg.Rules = set
+	}
+	if cfg.Sink != nil {
+		cfg.Sink = &lockedSink{s: cfg.Sink}
 	}
 	res := &Result{Detectors: models.Detectors()}
-	var now int64
+	hosts := map[string]*hostReplay{}
+	var order []*hostReplay
+	var g errgroup.Group
+	var startErr error
+	tick := int64(cfg.Tick)
+	var next int64
+	start := time.Now()
+	err := scan(ctx, func(ev *trace.Event) error {
+		h := hosts[ev.Host]
+		if h == nil {
+			var err error
+			if h, err = newHostReplay(ev.Host, &cfg, res.Detectors); err != nil {
+				startErr = err
+				return err
+			}
+			hosts[ev.Host] = h
+			// The first host runs on the scanning goroutine (no copy, no
+			// hand-off: a one-host lake replays as fast as one engine
+			// goes); every other host gets its own goroutine.
+			h.inline = len(order) == 0
+			order = append(order, h)
+			if !h.inline {
+				g.Go(h.run)
+			}
+		}
+		if res.Events == 0 {
+			res.First = ev.Time
+		}
+		res.Events++
+		res.Last = max(res.Last, ev.Time)
+		if h.inline {
+			h.process(ev)
+		} else {
+			h.push(step{ev: *ev})
+		}
+		if ev.Time >= next {
+			if next != 0 {
+				// The agent's timer ticks for every host at once.
+				for _, o := range order {
+					if o.inline {
+						o.advance(ev.Time)
+					} else {
+						o.push(step{advance: ev.Time})
+					}
+				}
+			}
+			next = ev.Time - ev.Time%tick + tick
+		}
+		if res.Events&0xfff == 0 {
+			return ctx.Err()
+		}
+		return nil
+	})
+	for _, h := range order {
+		if h.inline {
+			h.finish(res.Last)
+		} else {
+			h.close(res.Last)
+		}
+	}
+	werr := g.Wait()
+	if startErr != nil {
+		return nil, startErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	res.Elapsed = time.Since(start)
+	res.merge(order)
+	return res, nil
+}
+
+// replayBatch events go to a host's engine at a time.
+const replayBatch = 512
+
+// step is one event, or (advance > 0) a tick of the agent's timer.
+type step struct {
+	ev      trace.Event
+	advance int64
+}
+
+// hostReplay is one host's agent: its engine (and window scorer) running in
+// its own goroutine.
+type hostReplay struct {
+	host   string
+	inline bool
+	eng    *scorer.Engine
+	side   *features.Extractor
+	ch     chan []step
+	buf    []step
+	free   chan []step
+	now    int64
+	last   int64 // set by close before the final flush
+
+	emissions []Emission
+	records   []output.Record
+	windows   []WindowScore
+}
+
+func newHostReplay(host string, cfg *ReplayConfig, dets []models.Detector) (*hostReplay, error) {
+	h := &hostReplay{host: host, ch: make(chan []step, 4), free: make(chan []step, 6)}
+	var ms scorer.Models
+	if cfg.Bundle != nil {
+		ms = fixedModels{cfg.Bundle}
+	}
 	sink := scorer.SinkFunc(func(f *finding.Finding, update bool) {
 		// An update reports occurrences since the previous report, but not
 		// when each happened; only its newest occurrence is certain, so
@@ -114,73 +233,187 @@ func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Res
 		e := Emission{
 			FindingID: f.ID, Type: f.Type, Source: f.Service.Detection.Source, Detector: f.Service.Detection.RuleID,
 			Severity: f.Severity, Workload: f.Service.Workload, First: first, Last: f.Service.EventLastSeen,
-			At: time.Unix(0, now).UTC(), Update: update,
+			At: time.Unix(0, h.now).UTC(), Update: update,
 		}
 		if cd := f.Resource.ContainerDetails; cd != nil {
 			e.Container = cd.ID
 		}
-		res.Emissions = append(res.Emissions, e)
-		res.Records = append(res.Records, output.Record{Finding: f, Update: update})
+		h.emissions = append(h.emissions, e)
+		h.records = append(h.records, output.Record{Finding: f, Update: update})
 		if cfg.Sink != nil {
 			cfg.Sink.Emit(f, update)
 		}
 	})
-	eng, err := scorer.New(cfg.Engine, set, ms, sink)
-	if err != nil {
+	var err error
+	// A rule set reuses one VM per Match: each engine gets its own copy.
+	if h.eng, err = scorer.New(cfg.Engine, cfg.Rules.Clone(), ms, sink); err != nil {
 		return nil, err
 	}
-	var side *features.Extractor
 	if cfg.Windows {
-		side, err = features.NewExtractor(cfg.Engine.Features, func(w *features.Window) {
-			res.Windows = append(res.Windows, scoreWindow(cfg.Bundle, w, res.Detectors, cfg.WindowFeatures))
+		b, numeric := cfg.Bundle, cfg.WindowFeatures
+		h.side, err = features.NewExtractor(cfg.Engine.Features, func(w *features.Window) {
+			h.windows = append(h.windows, scoreWindow(b, w, dets, numeric))
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	tick := int64(cfg.Tick)
-	var next int64
-	start := time.Now()
-	err = scan(ctx, func(ev *trace.Event) error {
-		now = ev.Time
-		if res.Events == 0 {
-			res.First = ev.Time
+	h.buf = make([]step, 0, replayBatch)
+	return h, nil
+}
+
+func (h *hostReplay) push(s step) {
+	h.buf = append(h.buf, s)
+	if len(h.buf) == replayBatch {
+		h.ch <- h.buf
+		select {
+		case h.buf = <-h.free:
+			h.buf = h.buf[:0]
+		default:
+			h.buf = make([]step, 0, replayBatch)
 		}
-		res.Events++
-		if ev.Time > res.Last {
-			res.Last = ev.Time
-		}
-		eng.Process(ev)
-		if side != nil {
-			side.Add(ev)
-		}
-		if ev.Time >= next {
-			if next != 0 {
-				eng.Advance(ev.Time)
-				if side != nil {
-					side.Advance(ev.Time)
-				}
+	}
+}
+
+func (h *hostReplay) close(last int64) {
+	h.last = last
+	if len(h.buf) > 0 {
+		h.ch <- h.buf
+	}
+	close(h.ch)
+}
+
+func (h *hostReplay) run() error {
+	for batch := range h.ch {
+		for i := range batch {
+			if t := batch[i].advance; t != 0 {
+				h.advance(t)
+			} else {
+				h.process(&batch[i].ev)
 			}
-			next = ev.Time - ev.Time%tick + tick
 		}
-		if res.Events&0xfff == 0 {
-			return ctx.Err()
+		select {
+		case h.free <- batch:
+		default:
 		}
-		return nil
+	}
+	// close set last before closing ch, so it is visible here.
+	h.finish(h.last)
+	return nil
+}
+
+func (h *hostReplay) process(ev *trace.Event) {
+	h.now = ev.Time
+	h.eng.Process(ev)
+	if h.side != nil {
+		h.side.Add(ev)
+	}
+}
+
+func (h *hostReplay) advance(t int64) {
+	h.now = t
+	h.eng.Advance(t)
+	if h.side != nil {
+		h.side.Advance(t)
+	}
+}
+
+func (h *hostReplay) finish(last int64) {
+	h.now = last
+	h.eng.Flush()
+	if h.side != nil {
+		h.side.Flush()
+	}
+}
+
+// merge combines the hosts' results: emissions in event-time order of
+// emission (host name breaking ties), windows by key, counters summed.
+func (res *Result) merge(hs []*hostReplay) {
+	slices.SortFunc(hs, func(a, b *hostReplay) int { return strings.Compare(a.host, b.host) })
+	type em struct {
+		e Emission
+		r output.Record
+	}
+	var all []em
+	for _, h := range hs {
+		for i := range h.emissions {
+			all = append(all, em{h.emissions[i], h.records[i]})
+		}
+		res.Windows = append(res.Windows, h.windows...)
+	}
+	slices.SortStableFunc(all, func(a, b em) int { return a.e.At.Compare(b.e.At) })
+	for _, x := range all {
+		res.Emissions = append(res.Emissions, x.e)
+		res.Records = append(res.Records, x.r)
+	}
+	slices.SortStableFunc(res.Windows, func(a, b WindowScore) int {
+		return cmp.Or(cmp.Compare(a.Start, b.Start), strings.Compare(a.Workload, b.Workload), strings.Compare(a.Instance, b.Instance))
 	})
-	if err != nil {
-		return nil, err
+	res.Stats = scorer.Stats{EventsByKind: map[trace.Kind]uint64{}, Findings: map[string]uint64{}}
+	res.Coverage = scorer.Coverage{ContainersByWorkload: map[string]int{}, ModelStates: map[string]string{}}
+	withModel, learning := map[string]bool{}, map[string]bool{}
+	for _, h := range hs {
+		s := h.eng.Stats()
+		t := &res.Stats
+		t.Events += s.Events
+		t.RuleMatches += s.RuleMatches
+		t.RuleErrors += s.RuleErrors
+		t.Suppressed += s.Suppressed
+		t.AutoSuppressed += s.AutoSuppressed
+		t.Aggregated += s.Aggregated
+		t.RateLimited += s.RateLimited
+		t.WindowsScored += s.WindowsScored
+		t.WindowsLearning += s.WindowsLearning
+		t.LateEvents += s.LateEvents
+		t.Processes += s.Processes
+		t.ProcsEvicted += s.ProcsEvicted
+		t.WorkloadsEvicted += s.WorkloadsEvicted
+		for k, v := range s.EventsByKind {
+			t.EventsByKind[k] += v
+		}
+		for k, v := range s.Findings {
+			t.Findings[k] += v
+		}
+		c := h.eng.Coverage()
+		res.Coverage.Containers += c.Containers
+		res.Coverage.Rules = c.Rules
+		for w, n := range c.ContainersByWorkload {
+			res.Coverage.ContainersByWorkload[w] += n
+		}
+		for w, st := range c.ModelStates {
+			res.Coverage.ModelStates[w] = st
+		}
+		for _, w := range c.WithModel {
+			withModel[w] = true
+		}
+		for _, w := range c.Learning {
+			learning[w] = true
+		}
+		if h.side != nil {
+			x := h.side.Stats()
+			res.WindowStats.Events += x.Events
+			res.WindowStats.Late += x.Late
+			res.WindowStats.UnknownKind += x.UnknownKind
+			res.WindowStats.Windows += x.Windows
+			res.WindowStats.Streams += x.Streams
+			res.WindowStats.ProcsEvicted += x.ProcsEvicted
+		}
 	}
-	now = res.Last
-	eng.Flush()
-	if side != nil {
-		side.Flush()
-		res.WindowStats = side.Stats()
-	}
-	res.Elapsed = time.Since(start)
-	res.Stats = eng.Stats()
-	res.Coverage = eng.Coverage()
-	return res, nil
+	res.Coverage.WithModel, res.Coverage.Learning = sortedKeys(withModel), sortedKeys(learning)
+	res.Coverage.Workloads = len(res.Coverage.ContainersByWorkload)
+	res.Hosts = len(hs)
+}
+
+// lockedSink serialises the hosts' engines' emissions to one sink.
+type lockedSink struct {
+	mu sync.Mutex
+	s  scorer.Sink
+}
+
+func (l *lockedSink) Emit(f *finding.Finding, update bool) {
+	l.mu.Lock()
+	l.s.Emit(f, update)
+	l.mu.Unlock()
 }
 
 func scoreWindow(b *models.Bundle, w *features.Window, dets []models.Detector, numeric bool) WindowScore {

@@ -280,38 +280,60 @@ func checkParity(t *testing.T, root, mdir string) int {
 		t.Fatal(err)
 	}
 	l.Close()
-	cfg := agent.Default()
-	cfg.Outputs.Stdout = nil
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Models.Root = mdir
-	file := filepath.Join(t.TempDir(), "live.jsonl")
-	cfg.Outputs.File = &struct {
-		Path     string        `yaml:"path"`
-		MaxBytes int64         `yaml:"max_bytes"`
-		Keep     int           `yaml:"keep"`
-		Format   output.Format `yaml:"format"`
-	}{Path: file}
-	a, err := agent.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
+	// One agent per host, as deployed; the timer ticks for all of them.
+	agents := map[string]*agent.Agent{}
+	var order []string
+	files := map[string]string{}
+	newAgent := func(host string) *agent.Agent {
+		cfg := agent.Default()
+		cfg.Outputs.Stdout = nil
+		cfg.Listen = "127.0.0.1:0"
+		cfg.Models.Root = mdir
+		files[host] = filepath.Join(t.TempDir(), "live.jsonl")
+		cfg.Outputs.File = &struct {
+			Path     string        `yaml:"path"`
+			MaxBytes int64         `yaml:"max_bytes"`
+			Keep     int           `yaml:"keep"`
+			Format   output.Format `yaml:"format"`
+		}{Path: files[host]}
+		a, err := agent.New(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
 	}
 	tick := int64(DefaultTick)
 	var next int64
 	for i := range evs {
+		a := agents[evs[i].Host]
+		if a == nil {
+			a = newAgent(evs[i].Host)
+			agents[evs[i].Host] = a
+			order = append(order, evs[i].Host)
+		}
 		a.Process(&evs[i])
 		if tm := evs[i].Time; tm >= next {
 			if next != 0 {
-				a.Engine.Advance(tm)
+				for _, h := range order {
+					agents[h].Engine.Advance(tm)
+				}
 			}
 			next = tm - tm%tick + tick
 		}
 	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
+	var live []byte
+	for _, h := range order {
+		if err := agents[h].Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(files[h])
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		live = append(live, b...)
 	}
-	live, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
+	if hosts := rep.Variants[0].res.Hosts; hosts != len(order) {
+		t.Fatalf("replay ran %d engines for %d hosts", hosts, len(order))
 	}
 	// Findings one Advance flushes share an event time and leave the
 	// aggregator in map order (sorted by first-seen only), so order within
