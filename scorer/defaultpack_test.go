@@ -192,7 +192,9 @@ func TestDefaultPack(t *testing.T) {
 			app().ev(trace.Event{Kind: trace.KindMemfd, PID: 7, PPID: 1, Comm: "node", Path: "payload"}).
 				ev(trace.Event{Kind: trace.KindExec, PID: 90, PPID: 7, Comm: "3", ExePath: "/memfd:payload (deleted)", Path: "/proc/self/fd/3", Argv: []string{"[kworker]"}}),
 			app().ev(trace.Event{Kind: trace.KindMemfd, PID: 7, PPID: 1, Comm: "node", Path: "v8-jit"}).
-				exec(90, 7, "/usr/bin/python3", "python3", "job.py")},
+				exec(90, 7, "/usr/bin/python3", "python3", "job.py").
+				ev(trace.Event{Kind: trace.KindExec, PID: 91, Comm: "runc:[2:INIT]", ExePath: "/memfd:runc_cloned:/proc/self/exe (deleted)",
+					Path: "/proc/self/exe", Argv: []string{"runc", "init"}})},
 		{"DefenseEvasion:Runtime/ProcessInjection.Ptrace",
 			app().exec(91, 7, "/tmp/inject", "inject", "7").
 				ev(trace.Event{Kind: trace.KindPtrace, PID: 91, PPID: 7, Flags: 16, TargetPID: 7}).
