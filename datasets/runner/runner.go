@@ -223,13 +223,16 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	}
 	stopJobs()
 	jobs.Wait()
-	r.stop(ctx)
+	stopErr := r.stop(ctx)
 	r.lbl.End = time.Now().UTC()
 	// Events of the last moments are still in the collector's buffers.
 	time.Sleep(300 * time.Millisecond)
 	stopCapture()
 	if err := <-capDone; err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if stopErr != nil {
+		return nil, stopErr
 	}
 
 	if hasStats {
@@ -661,22 +664,37 @@ func (r *run) attack(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) stop(ctx context.Context) {
+// stop stops the containers and reports those that vanished during the run
+// (removed by someone else): such a run's ground truth is not whole.
+func (r *run) stop(ctx context.Context) error {
 	dc := r.cfg.Docker
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var gone []string
+	stop := func(name, id string, grace time.Duration) {
+		defer wg.Done()
+		err := dc.StopContainer(ctx, id, grace)
+		switch {
+		case dockerapi.IsNotFound(err):
+			mu.Lock()
+			gone = append(gone, name)
+			mu.Unlock()
+		case err != nil:
+			r.note("stopping %s: %v", name, err)
+		}
+	}
 	for _, c := range r.s.Containers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := dc.StopContainer(ctx, r.ids[c.Name], 2*time.Second); err != nil {
-				r.note("stopping %s: %v", c.Name, err)
-			}
-		}()
+		go stop(c.Name, r.ids[c.Name], 2*time.Second)
 	}
 	wg.Wait()
-	if err := dc.StopContainer(ctx, r.infra, time.Second); err != nil {
-		r.note("stopping infra: %v", err)
+	wg.Add(1)
+	stop(scenario.InfraContainer, r.infra, time.Second)
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		return fmt.Errorf("containers removed by someone else during the run: %s; the run is not labelled", strings.Join(gone, ", "))
 	}
+	return nil
 }
 
 // resolveUUIDs checks every labelled process against the captured events:
