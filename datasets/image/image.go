@@ -89,7 +89,7 @@ func findOrBuildVsim(ctx context.Context, dir string) (string, error) {
 			out := filepath.Join(dir, "vsim")
 			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "./datasets/cmd/vsim")
 			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return "", fmt.Errorf("building vsim in %s: %v\n%s", root, err, b)
 			}
