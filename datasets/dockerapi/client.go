@@ -339,8 +339,10 @@ func (c *Client) StartExec(ctx context.Context, container string, cfg ExecConfig
 			e.Pid = ins.Pid
 		}
 	}()
-	// The PID is known as soon as the process runs; poll briefly for it.
-	for i := 0; i < 200; i++ {
+	// The PID is known as soon as the process runs; poll for it (seconds
+	// only on a loaded machine).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
 		var ins struct {
 			Pid     int
 			Running bool
@@ -360,7 +362,7 @@ func (c *Client) StartExec(ctx context.Context, container string, cfg ExecConfig
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return e, fmt.Errorf("exec %.12s: no PID after 1s", e.ID)
+	return e, fmt.Errorf("exec %.12s: no PID after 10s", e.ID)
 }
 
 // Wait blocks until the exec'd process exits and returns its exit code and
