@@ -52,6 +52,21 @@ func overhead(b *testing.B, loop func(b *testing.B)) {
 		st := stop()
 		b.ReportMetric(float64(st.TotalRingDrops()), "drops")
 	})
+	// The kernel's own account of the programs' cost per loop iteration
+	// (all tasks' runs during the loop, ours included): independent of how
+	// busy the machine is, unlike the wall-clock ns/op.
+	b.Run("bpf-time", func(b *testing.B) {
+		statsOn, err := EnableBPFStats()
+		requireBPF(b, err)
+		defer statsOn.Close()
+		stop := benchCollector(b)
+		b.ResetTimer()
+		loop(b)
+		b.StopTimer()
+		st := stop()
+		b.ReportMetric(float64(st.BPFRuntime.Nanoseconds())/float64(b.N), "bpf-ns/op")
+		b.ReportMetric(float64(st.BPFRuns)/float64(b.N), "bpf-runs/op")
+	})
 }
 
 // BenchmarkGetpid is an unwatched syscall: what every syscall on the host

@@ -14,11 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -104,6 +106,10 @@ type Stats struct {
 	Programs      int                   // programs attached
 	Missing       []string              // tracepoints this kernel does not have
 	RingBytes     uint64                // bytes read from the ring buffer
+	// BPFRuntime and BPFRuns sum the programs' run time and run count
+	// while the kernel keeps BPF statistics (EnableBPFStats); zero otherwise.
+	BPFRuntime time.Duration
+	BPFRuns    uint64
 	ContainerSeen map[string]uint64     // events by container id
 }
 
@@ -405,6 +411,12 @@ func (c *Collector) Stats() Stats {
 		}
 		return vals
 	}
+	for _, p := range c.coll.Programs {
+		if ps, err := p.Stats(); err == nil {
+			s.BPFRuntime += ps.Runtime
+			s.BPFRuns += ps.RunCount
+		}
+	}
 	s.RingDrops = perCPU(0)
 	for _, v := range perCPU(1) {
 		s.RateLimited += v
@@ -413,6 +425,12 @@ func (c *Collector) Stats() Stats {
 		s.Filtered += v
 	}
 	return s
+}
+
+// EnableBPFStats makes the kernel time every BPF program run (a small cost
+// of its own) until the returned closer is closed; Stats then reports it.
+func EnableBPFStats() (io.Closer, error) {
+	return ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 }
 
 // Close detaches the programs and frees the maps.
