@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -89,7 +90,7 @@ func (r *Report) writePlots(dir string) (map[string][]Figure, error) {
 			if err != nil {
 				return nil, err
 			}
-			f.Title = "Score timeline: " + escape.String(inst)
+			f.Title = "Score timeline: " + escape.String(shortID(inst))
 			f.Caption = "Largest score/threshold ratio over the instance's windows (1 = calibrated threshold); shaded: labelled attacks."
 			figs = append(figs, f)
 		}
@@ -239,13 +240,15 @@ func timelinePlot(v *Variant, inst string) *plot.Plot {
 				best = max(best, s/t)
 			}
 		}
-		xy = append(xy, plotter.XY{X: float64(w.End-t0) / float64(time.Minute), Y: best})
+		// Each window is a flat step over its span.
+		xy = append(xy, plotter.XY{X: float64(w.Start-t0) / float64(time.Minute), Y: best},
+			plotter.XY{X: float64(w.End-t0) / float64(time.Minute), Y: best})
 	}
 	if len(xy) == 0 {
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = "Windows of " + escape.String(inst)
+	p.Title.Text = "Windows of " + escape.String(shortID(inst))
 	p.X.Label.Text = "minutes since " + time.Unix(0, t0).UTC().Format(time.RFC3339)
 	p.Y.Label.Text = "max score / threshold (log)"
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
@@ -273,15 +276,22 @@ func timelinePlot(v *Variant, inst string) *plot.Plot {
 			p.Add(poly)
 		}
 	}
-	line, pts, err := plotter.NewLinePoints(xy)
+	line, err := plotter.NewLine(xy)
 	if err != nil {
 		return nil
 	}
-	line.Color, pts.Color = plotutil.Color(0), plotutil.Color(0)
-	pts.Radius = vg.Points(1.5)
+	line.Color, line.Width = plotutil.Color(0), vg.Points(1.5)
 	thr, _ := plotter.NewLine(plotter.XYs{{X: xy[0].X, Y: 1}, {X: xy[len(xy)-1].X, Y: 1}})
 	thr.Color, thr.Dashes = color.RGBA{R: 200, A: 255}, []vg.Length{vg.Points(4), vg.Points(2)}
-	p.Add(plotter.NewGrid(), line, pts, thr)
+	p.Add(plotter.NewGrid(), line, thr)
 	p.Y.Min, p.Y.Max = minRatio, ymax
 	return p
+}
+
+// shortID shortens a 64-hex container id the way docker ps does.
+func shortID(s string) string {
+	if len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
+		return s[:12]
+	}
+	return s
 }
