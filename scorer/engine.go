@@ -214,12 +214,15 @@ func (e *Engine) Process(ev *trace.Event) {
 	}
 	p := e.procs.Observe(ev)
 	e.track(ev)
-	e.fillEnv(ev, p)
-	set := e.rules.Load()
-	e.matches = e.matches[:0]
-	set.MatchIndex(ki, &e.env, e.onMatch)
-	for _, r := range e.matches {
-		e.ruleFinding(ev, p, r)
+	// Kinds no rule looks at (fork, exit, sequence-mode syscalls, ...) skip
+	// building the rule environment altogether.
+	if set := e.rules.Load(); set.HasRules(ki) {
+		e.fillEnv(ev, p)
+		e.matches = e.matches[:0]
+		set.MatchIndex(ki, &e.env, e.onMatch)
+		for _, r := range e.matches {
+			e.ruleFinding(ev, p, r)
+		}
 	}
 	e.extractor.Add(ev)
 	if m := e.Metrics; m != nil {

@@ -217,6 +217,14 @@ func (s *Set) Match(kind trace.Kind, env *Env, fn func(r *Rule, err error)) {
 	s.MatchIndex(kind.Index(), env, fn)
 }
 
+// HasRules reports whether any enabled rule looks at the kind with index i.
+func (s *Set) HasRules(i int) bool {
+	if i < 0 || i >= len(trace.Kinds) {
+		i = len(trace.Kinds)
+	}
+	return len(s.byKind[i]) > 0
+}
+
 // MatchIndex is Match for a caller that already has the kind's index
 // (trace.Kind.Index; -1 for unknown kinds).
 func (s *Set) MatchIndex(i int, env *Env, fn func(r *Rule, err error)) {
