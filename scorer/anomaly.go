@@ -66,10 +66,10 @@ func (e *Engine) anomalyFinding(w *features.Window, d models.DetectorScore) {
 			what = x.Category + " " + evid.Observed
 		case x.Feature != "":
 			evid.Feature = x.Feature
-			evid.Observed = fmt.Sprintf("%g", x.Observed)
-			evid.Expected = fmt.Sprintf("%g (normal up to %g)", x.Expected, x.Upper)
+			evid.Observed = fmt.Sprintf("%.4g", x.Observed)
+			evid.Expected = fmt.Sprintf("%.3g (normal up to %.3g)", x.Expected, x.Upper)
 			key += ":" + x.Feature
-			what = fmt.Sprintf("%s = %g (expected %g)", x.Feature, x.Observed, x.Expected)
+			what = fmt.Sprintf("%s = %.4g (expected %.3g)", x.Feature, x.Observed, x.Expected)
 		case len(x.Syscalls) > 0:
 			names := make([]string, len(x.Syscalls))
 			for i, nr := range x.Syscalls {
@@ -101,7 +101,7 @@ func (e *Engine) anomalyFinding(w *features.Window, d models.DetectorScore) {
 		Description: finding.Safe(fmt.Sprintf("The %s detector scored the window %s-%s of %s at %.2f (threshold %.2f); the baseline %s. "+
 			"Evidence: %s; expected: %s.", d.Detector, start.Format(time.RFC3339), at.Format(time.RFC3339), w.Instance, d.Score, d.Threshold,
 			map[bool]string{true: "has converged", false: "has not converged yet, so severity is lowered"}[d.Converged],
-			finding.FirstNonEmpty(evid.Observed, evid.Feature), finding.FirstNonEmpty(evid.Expected, "nothing like it")), 4096),
+			finding.FirstNonEmpty(evid.Observed, evid.Feature), finding.FirstNonEmpty(evid.Expected, "nothing similar was learned")), 4096),
 		CreatedAt: at, UpdatedAt: at,
 		Resource: finding.ResourceFromEvent(ev),
 		Service: finding.Service{
