@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/datasets/scenario"
 	"github.com/vigilsec/vigil/eval"
+	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/internal/escape"
 	"github.com/vigilsec/vigil/scorer/agent"
 	"github.com/vigilsec/vigil/scorer/finding"
@@ -246,7 +247,10 @@ func runReal(ctx context.Context, o Options, dir string) (string, error) {
 		}
 		st.say("captured %d events (run %s)", res.Captured, res.Label.RunID)
 	}
-	trainTo := time.Now().UTC()
+	// Train up to a window boundary: a bundle's training range ends where
+	// its last window ends, and replay evaluates only what follows it, so a
+	// partial last minute would hide the first attack from the evaluation.
+	trainTo := time.Now().UTC().Truncate(features.DefaultWindow)
 
 	st.next("Training per-workload baselines on the benign traces")
 	if err := eval.TrainLake(ctx, lakeDir, modelsDir, trainTo); err != nil {
