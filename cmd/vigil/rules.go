@@ -1,15 +1,21 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/scorer"
+	"github.com/vigilsec/vigil/scorer/finding"
+	"github.com/vigilsec/vigil/scorer/intel"
 	"github.com/vigilsec/vigil/scorer/rules"
+	"github.com/vigilsec/vigil/trace"
 )
 
 func init() { subcommands = append(subcommands, newRulesCmd) }
@@ -19,7 +25,7 @@ func newRulesCmd() *cobra.Command {
 		Use:   "rules",
 		Short: "Check and list signature rules (the embedded default pack plus your files)",
 	}
-	cmd.AddCommand(newRulesCheckCmd(), newRulesListCmd())
+	cmd.AddCommand(newRulesCheckCmd(), newRulesListCmd(), newRulesTestCmd())
 	return cmd
 }
 
@@ -111,5 +117,54 @@ func newRulesListCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&noDefault, "no-default", false, "list only the given files, without the default pack")
+	return cmd
+}
+
+func newRulesTestCmd() *cobra.Command {
+	var noDefault bool
+	var eventsPath string
+	cmd := &cobra.Command{
+		Use:   "test --events <events.jsonl> [file|dir]...",
+		Short: "Run recorded events (JSON lines of trace.Event) through the rules and print the findings",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srcs, err := readRuleSources(args, noDefault)
+			if err != nil {
+				return err
+			}
+			set, err := rules.Load(srcs, rules.Options{Intel: intel.NewHolder(nil, intel.DefaultDGA())})
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(eventsPath)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			out := cmd.OutOrStdout()
+			eng, err := scorer.New(scorer.Config{}, set, nil, scorer.SinkFunc(func(fd *finding.Finding, update bool) {
+				if !update {
+					fmt.Fprintf(out, "%s\t%s\t%.1f\t%s\n", fd.Service.Detection.RuleID, fd.Type, fd.Severity, fd.Title)
+				}
+			}))
+			if err != nil {
+				return err
+			}
+			dec := json.NewDecoder(f)
+			for n := 1; ; n++ {
+				var ev trace.Event
+				if err := dec.Decode(&ev); err == io.EOF {
+					break
+				} else if err != nil {
+					return fmt.Errorf("%s: event %d: %w", eventsPath, n, err)
+				}
+				eng.Process(&ev)
+			}
+			eng.Flush()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&eventsPath, "events", "", "JSON lines of trace.Event (required)")
+	cmd.MarkFlagRequired("events")
+	cmd.Flags().BoolVar(&noDefault, "no-default", false, "test only the given files, without the default pack")
 	return cmd
 }
