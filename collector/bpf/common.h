@@ -76,7 +76,8 @@ struct {
 } sequence_cgroups SEC(".maps");
 
 /* Arguments saved at sys_enter until sys_exit supplies the return value.
- * LRU so that threads killed inside a syscall cannot leak entries. */
+ * Task storage: no hashing, no locking, freed with the thread, so a thread
+ * killed inside a syscall leaves nothing behind. kind 0 means empty. */
 struct stash {
 	__u64 args[6];
 	__u32 kind;
@@ -84,9 +85,9 @@ struct stash {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct stash);
 } stashes SEC(".maps");
 
@@ -215,7 +216,7 @@ static __always_inline bool rate_ok(void)
 
 static __always_inline struct event *new_event(__u16 kind, __s32 nr)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 	__u32 zero = 0;
@@ -232,9 +233,10 @@ static __always_inline struct event *new_event(__u16 kind, __s32 nr)
 	e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	tp = BPF_CORE_READ(t, thread_pid);
-	level = BPF_CORE_READ(tp, level);
+	/* Direct loads through the BTF-typed task: no helper call per field. */
+	e->ppid = t->real_parent->tgid;
+	tp = t->thread_pid;
+	level = tp->level;
 	e->ns_pid = 0;
 	bpf_probe_read_kernel(&e->ns_pid, sizeof(e->ns_pid),
 			      (void *)tp + bpf_core_field_offset(struct pid, numbers) +
@@ -242,8 +244,8 @@ static __always_inline struct event *new_event(__u16 kind, __s32 nr)
 				      bpf_core_field_offset(struct upid, nr));
 	e->uid = (__u32)ug;
 	e->gid = ug >> 32;
-	e->euid = BPF_CORE_READ(t, cred, euid.val);
-	e->egid = BPF_CORE_READ(t, cred, egid.val);
+	e->euid = t->cred->euid.val;
+	e->egid = t->cred->egid.val;
 	e->syscall = nr;
 	e->kind = kind;
 	e->flags = 0;
@@ -471,38 +473,45 @@ static __always_inline void fill_net(struct event *e, struct sock *sk)
  * tracepoint's record, and each syscall's record has only its own args. */
 static __always_inline void stash_put(struct sys_enter_ctx *ctx, __u32 kind, const int nargs)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct stash s = {};
+	struct stash *s = bpf_task_storage_get(&stashes, bpf_get_current_task_btf(), 0,
+					       BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	s.kind = kind;
-	s.nr = ctx->nr;
+	if (!s)
+		return;
+	s->kind = kind;
+	s->nr = ctx->nr;
 	/* ctx may only be read at constant offsets: no memcpy. */
 	if (nargs > 0)
-		s.args[0] = ctx->args[0];
+		s->args[0] = ctx->args[0];
 	if (nargs > 1)
-		s.args[1] = ctx->args[1];
+		s->args[1] = ctx->args[1];
 	if (nargs > 2)
-		s.args[2] = ctx->args[2];
+		s->args[2] = ctx->args[2];
 	if (nargs > 3)
-		s.args[3] = ctx->args[3];
+		s->args[3] = ctx->args[3];
 	if (nargs > 4)
-		s.args[4] = ctx->args[4];
+		s->args[4] = ctx->args[4];
 	if (nargs > 5)
-		s.args[5] = ctx->args[5];
-	bpf_map_update_elem(&stashes, &id, &s, BPF_ANY);
+		s->args[5] = ctx->args[5];
 }
 
-/* stash_take returns and removes the stashed arguments of this thread's
- * syscall; it copies them out because the entry is deleted. */
+/* stash_peek returns this thread's stashed syscall, if any. */
+static __always_inline struct stash *stash_peek(void)
+{
+	struct stash *s = bpf_task_storage_get(&stashes, bpf_get_current_task_btf(), 0, 0);
+
+	return s && s->kind ? s : NULL;
+}
+
+/* stash_take copies out and clears this thread's stashed syscall. */
 static __always_inline bool stash_take(struct stash *out)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct stash *s = bpf_map_lookup_elem(&stashes, &id);
+	struct stash *s = stash_peek();
 
 	if (!s)
 		return false;
 	__builtin_memcpy(out, s, sizeof(*out));
-	bpf_map_delete_elem(&stashes, &id);
+	s->kind = 0;
 	return true;
 }
 

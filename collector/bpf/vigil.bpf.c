@@ -765,7 +765,6 @@ EXIT(execveat, emit_exec_failed)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct stash *s;
 	struct event *e;
 	__u64 start, end;
@@ -774,9 +773,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 
 	if (!wanted())
 		return 0;
-	/* de_thread may have changed our tid to the old leader's; the stash
-	 * is under the tid that called execve. */
-	s = bpf_map_lookup_elem(&stashes, &id);
+	s = stash_peek();
 	if (s && s->nr == NR_execveat)
 		nr = NR_execveat;
 	e = new_event(K_EXEC, nr);
