@@ -96,21 +96,21 @@ const DefaultRingSize = 16 << 20
 // Stats counts what the collector saw and lost. Nothing is dropped without
 // a counter here.
 type Stats struct {
-	Events        map[trace.Kind]uint64 // decoded events by kind
-	RingDrops     []uint64              // per CPU: records the kernel could not put in the ring buffer
-	RateLimited   uint64                // events the kernel rate limit dropped
-	Filtered      uint64                // events the cgroup filters dropped in the kernel
-	DecodeErrors  uint64                // records that did not decode
-	DNSErrors     uint64                // DNS payloads that did not parse (the event is still emitted)
-	Truncated     uint64                // events with a truncated path or argv
-	Programs      int                   // programs attached
-	Missing       []string              // tracepoints this kernel does not have
-	RingBytes     uint64                // bytes read from the ring buffer
+	Events       map[trace.Kind]uint64 // decoded events by kind
+	RingDrops    []uint64              // per CPU: records the kernel could not put in the ring buffer
+	RateLimited  uint64                // events the kernel rate limit dropped
+	Filtered     uint64                // events the cgroup filters dropped in the kernel
+	DecodeErrors uint64                // records that did not decode
+	DNSErrors    uint64                // DNS payloads that did not parse (the event is still emitted)
+	Truncated    uint64                // events with a truncated path or argv
+	Programs     int                   // programs attached
+	Missing      []string              // tracepoints this kernel does not have
+	RingBytes    uint64                // bytes read from the ring buffer
 	// BPFRuntime and BPFRuns sum the programs' run time and run count
 	// while the kernel keeps BPF statistics (EnableBPFStats); zero otherwise.
-	BPFRuntime time.Duration
-	BPFRuns    uint64
-	ContainerSeen map[string]uint64     // events by container id
+	BPFRuntime    time.Duration
+	BPFRuns       uint64
+	ContainerSeen map[string]uint64 // events by container id
 }
 
 // TotalRingDrops sums RingDrops.
