@@ -50,6 +50,13 @@ func ImportADFA(ctx context.Context, root string, w Writer, store blob.Store) (*
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
+		runID := strings.TrimSuffix(f.rel, ".txt")
+		if done, err := imported(ctx, store, label.SourceADFA, runID); err != nil {
+			return sum, err
+		} else if done {
+			sum.AlreadyImported++
+			continue
+		}
 		start := adfaEpoch.Add(time.Duration(i) * time.Minute)
 		uid := procUUID("adfa-ld", f.rel)
 		n := int64(0)
@@ -74,7 +81,7 @@ func ImportADFA(ctx context.Context, root string, w Writer, store blob.Store) (*
 		}
 		sum.Events += n
 		r := &label.Run{
-			Source: label.SourceADFA, Scenario: "adfa-ld/" + f.split, Kind: f.kind, RunID: strings.TrimSuffix(f.rel, ".txt"),
+			Source: label.SourceADFA, Scenario: "adfa-ld/" + f.split, Kind: f.kind, RunID: runID,
 			Host: "adfa-ld", Start: start, End: start.Add(time.Duration(n) * time.Microsecond),
 			Cluster: adfaCluster, Workload: adfaWorkload, Events: n,
 		}

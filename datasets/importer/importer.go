@@ -11,6 +11,7 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,6 +38,9 @@ type Summary struct {
 	// Skipped counts events left out, by reason (e.g. a sysdig event that
 	// is not a syscall).
 	Skipped map[string]int64
+	// AlreadyImported counts traces whose label was already in the lake:
+	// importing the same dataset twice adds nothing.
+	AlreadyImported int
 }
 
 func newSummary() *Summary {
@@ -69,6 +73,9 @@ func (s *Summary) String() string {
 	for _, r := range reasons {
 		fmt.Fprintf(&b, "; skipped %d events (%s)", s.Skipped[r], r)
 	}
+	if s.AlreadyImported > 0 {
+		fmt.Fprintf(&b, "; %d traces already in the lake, left as they were", s.AlreadyImported)
+	}
 	return b.String()
 }
 
@@ -91,6 +98,24 @@ var uuidNamespace = uuid.MustParse("6f1d0b7e-5a0c-4e8e-9a43-8c1b7d0e2a51")
 
 func procUUID(parts ...string) string {
 	return uuid.NewSHA1(uuidNamespace, []byte(strings.Join(parts, "\x00"))).String()
+}
+
+// imported reports whether the trace's label is already in the store. The
+// label is written after the trace, so a trace cut short by an error is
+// imported again.
+func imported(ctx context.Context, store blob.Store, source, runID string) (bool, error) {
+	if store == nil {
+		return false, nil
+	}
+	key := (&label.Run{Source: source, RunID: runID}).Key()
+	_, err := store.Get(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, blob.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("reading label %s: %w", key, err)
 }
 
 func putLabel(ctx context.Context, store blob.Store, r *label.Run) error {

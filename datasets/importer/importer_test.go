@@ -97,6 +97,12 @@ func TestImportADFA(t *testing.T) {
 	if !attack.Start.Equal(time.Unix(0, w.events[0].Time)) || attack.End.UnixNano() <= w.events[4].Time {
 		t.Errorf("attack window %v..%v does not cover its events", attack.Start, attack.End)
 	}
+	// Importing again adds nothing.
+	var again memWriter
+	sum, err = ImportADFA(context.Background(), root, &again, st)
+	if err != nil || len(again.events) != 0 || sum.AlreadyImported != 4 || sum.Traces != 0 {
+		t.Errorf("second import: %v, %d events, %s", err, len(again.events), sum)
+	}
 }
 
 func TestImportADFABadInput(t *testing.T) {
@@ -196,6 +202,11 @@ func TestImportLIDDS(t *testing.T) {
 	if attack == nil || attack.Attack.ID != "CVE-2017-7529" || attack.Scenario != "lid-ds-2021/CVE-2017-7529/test/normal_and_attack" ||
 		!attack.Attack.Start.Equal(time.Unix(1631610689, 5e8)) || attack.Workload != "lid-ds-2021/CVE-2017-7529" {
 		t.Fatalf("attack label %+v %+v", attack, attack.Attack)
+	}
+	var again memWriter
+	sum, err = ImportLIDDS(context.Background(), root, &again, st)
+	if err != nil || len(again.events) != 0 || sum.AlreadyImported != 2 {
+		t.Errorf("second import: %v, %d events, %s", err, len(again.events), sum)
 	}
 }
 

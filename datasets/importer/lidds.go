@@ -55,6 +55,13 @@ func ImportLIDDS(ctx context.Context, root string, w Writer, store blob.Store) (
 				if err := ctx.Err(); err != nil {
 					return sum, err
 				}
+				runID := sc.Name() + "/" + split + "/" + strings.TrimSuffix(filepath.Base(z), ".zip")
+				if done, err := imported(ctx, store, label.SourceLIDDS, runID); err != nil {
+					return sum, err
+				} else if done {
+					sum.AlreadyImported++
+					continue
+				}
 				r, err := importRecording(z, sc.Name(), split, w, sum)
 				if err != nil {
 					return sum, err
