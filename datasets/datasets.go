@@ -17,3 +17,8 @@ var scenarioFS embed.FS
 func Library() (*scenario.Library, error) {
 	return scenario.LoadFS(scenarioFS, "scenarios")
 }
+
+// ReadFile returns a library file as shipped (a Scenario's File).
+func ReadFile(path string) ([]byte, error) {
+	return scenarioFS.ReadFile(path)
+}

@@ -28,7 +28,7 @@ func newScenarioCmd() *cobra.Command {
 		Use:   "scenario",
 		Short: "Labelled benign workloads and attacks, run in real containers and captured",
 	}
-	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioCleanCmd())
+	cmd.AddCommand(newScenarioListCmd(), newScenarioShowCmd(), newScenarioRunCmd(), newScenarioCleanCmd())
 	return cmd
 }
 
@@ -84,6 +84,38 @@ func newScenarioListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&files, "file", nil, "also load this scenario file (repeatable)")
 	cmd.Flags().StringVar(&kind, "kind", "", "only benign, attack or anomaly")
+	return cmd
+}
+
+func newScenarioShowCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a scenario's file (and say which base it runs in)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lib, err := loadLibrary(files)
+			if err != nil {
+				return err
+			}
+			s, ok := lib.Get(args[0])
+			if !ok {
+				return fmt.Errorf("no scenario %q (see vigil scenario list)", args[0])
+			}
+			data, err := datasets.ReadFile(s.File)
+			if err != nil {
+				if data, err = os.ReadFile(s.File); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "# %s\n%s", s.File, data)
+			if s.Base != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "\n# runs inside %q: vigil scenario show %s\n", s.Base, s.Base)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&files, "file", nil, "also load this scenario file (repeatable)")
 	return cmd
 }
 
