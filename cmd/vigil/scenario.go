@@ -145,6 +145,9 @@ everything, and write a label next to the traces (labels/scenario/<run>.json).
 The same --seed gives the same timing, data and choices.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if check && noCapture {
+				return fmt.Errorf("--check reads the captured traces: it cannot go with --no-capture")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lib, err := loadLibrary(files)
