@@ -152,6 +152,9 @@ func TestExecArgv(t *testing.T) {
 	if e.Path != "/bin/true" || !slices.Equal(e.Argv, args) || e.ArgvTruncated {
 		t.Errorf("exec: path %q argv %q truncated %v; want /bin/true %q", e.Path, e.Argv, e.ArgvTruncated, args)
 	}
+	if exe, _ := filepath.EvalSymlinks("/bin/true"); e.ExePath != exe {
+		t.Errorf("exec: exe path %q, want %q", e.ExePath, exe)
+	}
 	if e.Cwd != "/tmp" || e.Ret != 0 || e.Syscall != unix.SYS_EXECVE || e.Comm != "true" {
 		t.Errorf("exec: cwd %q ret %d syscall %d comm %q", e.Cwd, e.Ret, e.Syscall, e.Comm)
 	}
@@ -367,6 +370,9 @@ func TestMemfdExec(t *testing.T) {
 	if want := fmt.Sprintf("/proc/self/fd/%d", m.Ret); x.Path != want || !slices.Equal(x.Argv, []string{"memfd-true"}) {
 		t.Errorf("exec from memfd: %q %q, want %q", x.Path, x.Argv, want)
 	}
+	if x.ExePath != "/memfd:vigil-test" {
+		t.Errorf("exec from memfd: exe path %q", x.ExePath)
+	}
 }
 
 func TestMount(t *testing.T) {
@@ -508,6 +514,7 @@ func TestFiltersAndSequence(t *testing.T) {
 	if x.CgroupID != key.V2 || !slices.Equal(x.Argv, []string{"/bin/true", "inside"}) {
 		t.Errorf("inside exec: cgroup %d argv %q", x.CgroupID, x.Argv)
 	}
+	rec.one(t, "exit inside", byPID(pid, trace.KindExit)) // the whole sequence is in
 	seq := rec.find(t, "syscall", byPID(pid, trace.KindSyscall))
 	var nrs []int32
 	for _, e := range seq {

@@ -16,14 +16,12 @@ import (
 
 // Record flags, as in bpf/event.h.
 const (
-	flagTrunc0      = 1 << 0
-	flagTrunc1      = 1 << 1
-	flagTrunc2      = 1 << 2
-	flagComponents0 = 1 << 3
-	flagComponents2 = 1 << 4
-	flagSockaddr1   = 1 << 5
-	flagTCPDNS      = 1 << 6
-	flagNet         = 1 << 7
+	flagTrunc0      = 1 << 0 // << n for blob n
+	flagComponents0 = 1 << 4 // << n for blob n
+	flagSockaddr1   = 1 << 8
+	flagTCPDNS      = 1 << 9
+	flagNet         = 1 << 10
+	flagTrunc1      = flagTrunc0 << 1
 )
 
 // Kinds only the BPF side knows (see enum vigil_kind).
@@ -129,7 +127,7 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 	e.Comm = string(comm)
 	flags := le.Uint16(rec[offFlags:])
 
-	var blobs [3][]byte
+	var blobs [4][]byte
 	data := rec[headerSize:]
 	off := 0
 	for i := range blobs {
@@ -141,7 +139,7 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		off += n
 	}
 	path := func(i int) string {
-		if (i == 0 && flags&flagComponents0 != 0) || (i == 2 && flags&flagComponents2 != 0) {
+		if flags&(flagComponents0<<i) != 0 {
 			return joinComponents(blobs[i], flags&(flagTrunc0<<i) != 0)
 		}
 		return string(blobs[i])
@@ -179,10 +177,13 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		e.PathTruncated = flags&flagTrunc0 != 0
 		e.Argv, e.ArgvTruncated = splitArgv(blobs[1])
 		e.ArgvTruncated = e.ArgvTruncated || a[0] != 0 || flags&flagTrunc1 != 0
-		if flags&flagComponents2 != 0 {
+		if flags&(flagComponents0<<2) != 0 {
 			e.Cwd = path(2)
 			// No column of its own: a cut cwd also sets PathTruncated.
-			e.PathTruncated = e.PathTruncated || flags&flagTrunc2 != 0
+			e.PathTruncated = e.PathTruncated || flags&(flagTrunc0<<2) != 0
+		}
+		if flags&(flagComponents0<<3) != 0 {
+			e.ExePath = path(3)
 		}
 	case trace.KindExit:
 		// a[0] is the wait status: exit code in bits 8-15, signal in 0-6.

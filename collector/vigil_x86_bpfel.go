@@ -38,7 +38,7 @@ type vigilEvent struct {
 	Syscall  int32
 	Kind     uint16
 	Flags    uint16
-	Len      [3]uint16
+	Len      [4]uint16
 	Family   uint16
 	Proto    uint8
 	Pad0     uint8
@@ -48,7 +48,6 @@ type vigilEvent struct {
 	Daddr    [16]uint8
 	Comm     [16]int8
 	Data     [20480]uint8
-	_        [2]byte
 }
 
 type vigilRateBucket struct {

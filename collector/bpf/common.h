@@ -249,7 +249,7 @@ static __always_inline struct event *new_event(__u16 kind, __s32 nr)
 	e->syscall = nr;
 	e->kind = kind;
 	e->flags = 0;
-	e->len[0] = e->len[1] = e->len[2] = 0;
+	e->len[0] = e->len[1] = e->len[2] = e->len[3] = 0;
 	e->family = 0;
 	e->proto = 0;
 	e->sport = e->dport = 0;
@@ -360,6 +360,18 @@ static long walk_step(__u64 i, struct walk *w)
 	}
 	mnt_root = read_ptr(w->vm, w->o_mnt_root);
 	parent = read_ptr(w->d, w->o_d_parent);
+	if (w->d == parent && w->d != mnt_root) {
+		/* A pseudo file (memfd, pipe, socket): its own name is all
+		 * there is, as d_path shows it. */
+		name = read_ptr(w->d, w->o_d_name);
+		if (off < DATA_SIZE - MAX_NAME) {
+			n = bpf_probe_read_kernel_str(&w->e->data[off & DATA_MASK], MAX_NAME, name);
+			if (n > 0)
+				w->off = off + n;
+		}
+		w->done = 1;
+		return 1;
+	}
 	if (w->d == mnt_root || w->d == parent) {
 		void *mp = read_ptr(mnt, w->o_mnt_parent);
 
@@ -407,7 +419,7 @@ static __always_inline __u32 put_path(struct event *e, __u32 off, int slot, cons
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		e->flags |= F_TRUNC0 << slot;
-	e->flags |= slot == 0 ? F_COMPONENTS0 : F_COMPONENTS2;
+	e->flags |= F_COMPONENTS0 << slot;
 	e->len[slot & 3] = w.off - off;
 	return w.off;
 }

@@ -2,7 +2,7 @@
 /*
  * Record layout shared by the BPF programs and the Go decoder
  * (collector/decode.go). Every record is a fixed struct event followed by up
- * to three byte blobs whose lengths are in len[]; only the used bytes cross
+ * to four byte blobs whose lengths are in len[]; only the used bytes cross
  * the ring buffer, so PATH_MAX-sized buffers cost nothing on short paths.
  *
  * Changing anything here means changing decode.go and running make generate.
@@ -43,14 +43,11 @@ enum vigil_kind {
 };
 
 /* Event flags (struct event.flags). */
-#define F_TRUNC0 (1 << 0)     /* blob 0 was cut at its buffer size */
-#define F_TRUNC1 (1 << 1)     /* blob 1 was cut */
-#define F_TRUNC2 (1 << 2)     /* blob 2 was cut */
-#define F_COMPONENTS0 (1 << 3) /* blob 0 is a path as leaf-first components */
-#define F_COMPONENTS2 (1 << 4) /* blob 2 is a path as leaf-first components */
-#define F_SOCKADDR1 (1 << 5)  /* blob 1 is a struct sockaddr from the caller */
-#define F_TCP_DNS (1 << 6)    /* DNS payload carries a 2-byte TCP length prefix */
-#define F_NET (1 << 7)        /* net fields were read from the socket */
+#define F_TRUNC0 (1 << 0)      /* blob 0 was cut at its buffer size; F_TRUNC0 << n for blob n */
+#define F_COMPONENTS0 (1 << 4) /* blob 0 is a path as leaf-first components; << n for blob n */
+#define F_SOCKADDR1 (1 << 8)   /* blob 1 is a struct sockaddr from the caller */
+#define F_TCP_DNS (1 << 9)     /* DNS payload carries a 2-byte TCP length prefix */
+#define F_NET (1 << 10)        /* net fields were read from the socket */
 
 /* Buffer sizes. */
 #define MAX_PATH 4096
@@ -80,7 +77,7 @@ struct event {
 	__s32 syscall;
 	__u16 kind;
 	__u16 flags;
-	__u16 len[3];
+	__u16 len[4];
 	/* Network endpoints (F_NET), from the kernel socket. */
 	__u16 family;
 	__u8 proto;

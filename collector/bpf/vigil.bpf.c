@@ -761,7 +761,7 @@ EXIT(execve, emit_exec_failed)
 EXIT(execveat, emit_exec_failed)
 
 /* exec: blob 0 filename, blob 1 argv (NUL-separated, from the new mm),
- * blob 2 cwd; a[0] = 1 when argv was longer than MAX_ARGV. */
+ * blob 2 cwd, blob 3 the executable's path; a[0] = 1 when argv was longer than MAX_ARGV. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -790,6 +790,9 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		off = put_user_bytes(e, off, 1, (void *)start, len, MAX_ARGV);
 	}
 	off = put_cwd(e, off, 2);
+	/* The file the kernel actually runs (not the name it was asked for:
+	 * /proc/self/exe, a symlink, an fd): as the new task sees it. */
+	off = put_file_path(e, off, 3, BPF_CORE_READ(bprm, file));
 	submit(e, off);
 	return 0;
 }
