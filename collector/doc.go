@@ -8,9 +8,12 @@ package collector
 // outputs escape them.
 //
 //	kind          syscalls                               fields
-//	exec          execve, execveat (sched_process_exec;  Path (file name as the kernel got it), Argv (at most
-//	              failed execs from sys_exit)            MaxArgs args / 1 KiB, ArgvTruncated), Cwd (relative
-//	                                                     when deeper than 32 components; PathTruncated then)
+//	exec          execve, execveat (sched_process_exec;  Path (file name as the kernel got it), ExePath (the file
+//	              failed execs from sys_exit)            it runs, from bprm->file, as the task sees it: busybox
+//	                                                     applets run via /proc/self/exe show /bin/busybox here),
+//	                                                     Argv (at most MaxArgs args / 1 KiB, ArgvTruncated), Cwd
+//	                                                     (relative when deeper than 32 components; then
+//	                                                     PathTruncated)
 //	exit          (sched_process_exit, last thread)      Ret = exit code, Flags = terminating signal
 //	fork          (sched_process_fork, new processes)    TargetPID = child
 //	open          open, openat, openat2, creat           Path, Flags (O_*), Mode, FD = Ret on success
