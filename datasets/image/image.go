@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/datasets/dockerapi"
+	"github.com/vigilsec/vigil/datasets/simproto"
 	"github.com/vigilsec/vigil/internal/logkey"
 )
 
@@ -49,7 +50,11 @@ func Build(ctx context.Context, dc *dockerapi.Client, opts Options) (string, err
 		log = slog.Default()
 	}
 	vsim := opts.Vsim
-	if vsim == "" {
+	if vsim != "" {
+		if err := checkVersion(ctx, vsim); err != nil {
+			return "", err
+		}
+	} else {
 		tmp, err := os.MkdirTemp("", "vigil-vsim-")
 		if err != nil {
 			return "", err
@@ -99,10 +104,21 @@ func findOrBuildVsim(ctx context.Context, dir string) (string, error) {
 	if exe, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(exe), "vsim")
 		if _, err := os.Stat(p); err == nil {
-			return p, nil
+			return p, checkVersion(ctx, p)
 		}
 	}
 	return "", fmt.Errorf("no vsim program: run from the vigil source tree with Go installed, or put a static vsim (make build) next to %s", os.Args[0])
+}
+
+// checkVersion refuses a prebuilt vsim that speaks another protocol than this
+// runner (a stale build next to a newer vigil).
+func checkVersion(ctx context.Context, vsim string) error {
+	out, err := exec.CommandContext(ctx, vsim, "version").Output()
+	got := strings.TrimSpace(string(out))
+	if err != nil || got != simproto.Version {
+		return fmt.Errorf("%s speaks scenario protocol %q, this vigil needs %q: rebuild it (make build)", vsim, got, simproto.Version)
+	}
+	return nil
 }
 
 func moduleRoot() (string, bool) {

@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/vigilsec/vigil/datasets/simproto"
 )
 
 type tool struct {
@@ -31,6 +33,13 @@ type tool struct {
 }
 
 var tools = map[string]tool{}
+
+func init() {
+	register("version", "print the runner protocol version this build speaks", func([]string) error {
+		fmt.Println(simproto.Version)
+		return nil
+	})
+}
 
 func register(name, usage string, run func(args []string) error) {
 	tools[name] = tool{run: run, usage: usage}
