@@ -2,6 +2,7 @@ package finding
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -122,7 +123,14 @@ func (a *Aggregator) Flush(now time.Time, force bool) []*Finding {
 		snap := *e.f
 		out = append(out, &snap)
 	}
-	slices.SortFunc(out, func(x, y *Finding) int { return x.Service.EventFirstSeen.Compare(y.Service.EventFirstSeen) })
+	// Map order must not leak into output: replays of the same trace give
+	// findings in the same order.
+	slices.SortFunc(out, func(x, y *Finding) int {
+		if c := x.Service.EventFirstSeen.Compare(y.Service.EventFirstSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 	return out
 }
 
@@ -162,7 +170,12 @@ func (a *Aggregator) evict() {
 	for id, e := range a.entries {
 		all = append(all, kv{id, e.f.Service.EventLastSeen})
 	}
-	slices.SortFunc(all, func(x, y kv) int { return x.at.Compare(y.at) })
+	slices.SortFunc(all, func(x, y kv) int {
+		if c := x.at.Compare(y.at); c != 0 {
+			return c
+		}
+		return strings.Compare(x.id, y.id)
+	})
 	n := max(1, len(all)/10)
 	for _, x := range all[:n] {
 		delete(a.entries, x.id)
