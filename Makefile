@@ -14,7 +14,7 @@ build:
 
 # Tests need root for BPF and a Docker Engine; without them the BPF and Docker
 # tests skip unless VIGIL_REQUIRE_BPF=1 / VIGIL_REQUIRE_DOCKER=1 (CI sets both).
-test: lint
+test: deps lint
 	$(GO) test -count=1 -timeout 25m $(PKGS)
 
 bench:
@@ -35,11 +35,11 @@ deps:
 
 # The README's main job: needs root, Docker and BPF; says so and runs a
 # SYNTHETIC replay otherwise. Output goes to ./vigil-demo.
-demo: build
+demo: deps build
 	./$(BIN) demo
 
 # Executes notebooks/*.ipynb headless on inputs generated here (CI runs it).
-notebooks: build
+notebooks: deps build
 	bash scripts/notebooks.sh
 
 clean:
