@@ -9,8 +9,10 @@ BENCHCOUNT ?= 1
 
 all: build
 
+# vsim is the scenarios' in-container program; vigil looks for it beside itself.
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/vigil
+	CGO_ENABLED=0 $(GO) build -o bin/vsim ./datasets/cmd/vsim
 
 # Tests need root for BPF and a Docker Engine; without them the BPF and Docker
 # tests skip unless VIGIL_REQUIRE_BPF=1 / VIGIL_REQUIRE_DOCKER=1 (CI sets both).
