@@ -11,7 +11,7 @@ all: build
 
 # vsim is the scenarios' in-container program; vigil looks for it beside itself.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/vigil
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/vigil
 	CGO_ENABLED=0 $(GO) build -o bin/vsim ./datasets/cmd/vsim
 
 # Tests need root for BPF and a Docker Engine; without them the BPF and Docker
