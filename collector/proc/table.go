@@ -478,7 +478,12 @@ func (t *Table) OnExec(e *trace.Event) {
 	if en == nil {
 		en = t.lookupLocked(e.PID, e.Time, false) // hashed below
 	}
-	path := e.Path
+	// The kernel's own view of the file it ran beats the name asked for:
+	// busybox applets, for one, re-exec through /proc/self/exe.
+	path := e.ExePath
+	if path == "" {
+		path = e.Path
+	}
 	if path != "" && !filepath.IsAbs(path) && e.Cwd != "" {
 		path = filepath.Join(e.Cwd, path)
 	}
