@@ -174,3 +174,46 @@ func readADFA(path string, fn func(int) error) error {
 		}
 	}
 }
+
+// ADFASplits holds an ADFA-LD tree's traces as the importer writes them
+// (x86_64 numbers), split the way the usual protocol uses them: train on
+// Training, score Validation (normal) against Attack.
+type ADFASplits struct {
+	Training, Validation, Attack [][]int32
+}
+
+// ReadADFA reads every trace of an ADFA-LD tree, with the importer's checks
+// and number mapping, for per-trace evaluation of sequence models.
+func ReadADFA(root string) (*ADFASplits, error) {
+	files, err := adfaFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	out := &ADFASplits{}
+	for _, f := range files {
+		var tr []int32
+		err := readADFA(f.path, func(nr int) error {
+			_, x86, ok := syscalls.FromI386(nr)
+			if !ok {
+				return fmt.Errorf("unknown i386 syscall number %d", nr)
+			}
+			tr = append(tr, int32(x86))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(tr) == 0 {
+			return nil, &FileError{File: f.path, Msg: "empty trace"}
+		}
+		switch {
+		case f.split == "training":
+			out.Training = append(out.Training, tr)
+		case f.split == "validation":
+			out.Validation = append(out.Validation, tr)
+		default:
+			out.Attack = append(out.Attack, tr)
+		}
+	}
+	return out, nil
+}

@@ -233,3 +233,22 @@ func TestImportLIDDSBadInput(t *testing.T) {
 		t.Errorf("empty dir: %v", err)
 	}
 }
+
+func TestReadADFA(t *testing.T) {
+	s, err := ReadADFA(adfaTree(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Training) != 2 || len(s.Validation) != 1 || len(s.Attack) != 1 {
+		t.Fatalf("splits %d/%d/%d", len(s.Training), len(s.Validation), len(s.Attack))
+	}
+	// The same mapping as the import: i386 open(5) is x86_64 open(2).
+	if got := s.Validation[0]; len(got) != 3 || got[0] != 2 || got[2] != 3 {
+		t.Fatalf("validation trace %v", got)
+	}
+	bad := t.TempDir()
+	write(t, filepath.Join(bad, "Training_Data_Master", "UTD-0001.txt"), "5 x 3\n")
+	if _, err := ReadADFA(bad); err == nil || !strings.Contains(err.Error(), "UTD-0001.txt") {
+		t.Fatalf("bad token error = %v", err)
+	}
+}
