@@ -226,6 +226,10 @@ func TestDefaultPack(t *testing.T) {
 		{"Discovery:Runtime/SuspiciousCommand",
 			app().exec(97, 7, "/usr/bin/find", "find", "/", "-perm", "-4000", "-type", "f"),
 			app().exec(97, 7, "/usr/bin/find", "find", "/app/logs", "-name", "*.log", "-mtime", "+7")},
+		{"Discovery:Runtime/SuspiciousCommand",
+			app().exec(106, 7, "/usr/bin/curl", "curl", "-s", "http://169.254.169.254/latest/meta-data/iam/security-credentials/").
+				ev(trace.Event{Kind: trace.KindConnect, PID: 106, PPID: 7, NetFamily: 2, DstAddr: "169.254.169.254", DstPort: 80, Ret: -101}),
+			app().ev(trace.Event{Kind: trace.KindConnect, PID: 7, PPID: 1, Comm: "node", NetFamily: 2, DstAddr: "169.254.170.2", DstPort: 80})},
 		{"PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified",
 			app().exec(98, 7, "/bin/sh", "sh", "-c", "echo /cmd > /tmp/cgrp/release_agent").
 				ev(trace.Event{Kind: trace.KindOpen, PID: 98, PPID: 7, Path: "/tmp/cgrp/release_agent", Flags: oWrite | oCreat | oTrunc, Ret: 3}),

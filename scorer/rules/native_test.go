@@ -58,7 +58,7 @@ func randomEnv(r *rand.Rand) *Env {
 			Ancestors:  [][]string{nil, {"/usr/bin/apt-get"}, {"/bin/bash", "/usr/sbin/nginx"}}[r.IntN(3)],
 			ExeWritten: r.IntN(2) == 0, Listener: r.IntN(2) == 0},
 		Parent: Parent{ExeName: pick("nginx", "bash", "containerd-shim", "node"), Listener: r.IntN(2) == 0},
-		Net: Net{Family: pickI(1, 2, 10), DstIP: pick("127.0.0.1", "203.0.113.9", "198.51.100.7", "192.0.2.50", "/var/run/docker.sock"),
+		Net: Net{Family: pickI(1, 2, 10), DstIP: pick("127.0.0.1", "169.254.169.254", "203.0.113.9", "198.51.100.7", "192.0.2.50", "/var/run/docker.sock"),
 			DstPort: pickI(80, 443, 3333, 9050, 4444)},
 		DNS: DNS{Name: pick("example.com", "evil.example", "odd.example", "cc.example", "pool.example", "xmr.nanopool.org",
 			"xjq3kz9vbw0p.com", "instance-data.ec2.internal", "rebind.example"), Type: pickI(1, 12),
