@@ -1,6 +1,8 @@
 package lake
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -125,6 +127,8 @@ func fill[V integer, F integer](ev []trace.Event, a arrow.Array, vals []V, get f
 	for i := range ev {
 		if a.IsValid(i) {
 			*get(&ev[i]) = F(vals[i])
+		} else {
+			*get(&ev[i]) = 0
 		}
 	}
 }
@@ -137,20 +141,48 @@ func (get boolDecoder) decode(ev []trace.Event, col arrow.Array) {
 		return
 	}
 	for i := range ev {
-		if a.IsValid(i) {
-			*get(&ev[i]) = a.Value(i)
-		}
+		*get(&ev[i]) = a.IsValid(i) && a.Value(i)
 	}
 }
 
 // strDecoder copies strings out of Arrow's buffers, which are reused after
-// the batch. Dictionary columns are copied once per dictionary value.
+// the batch. Values are interned: a dictionary value seen in an earlier batch
+// or row group costs a map lookup, not an allocation.
 type strDecoder struct {
 	get     func(*trace.Event) *string
 	getKind func(*trace.Event) *trace.Kind
-	dict    arrow.Array // dictionary the cache below was built from
-	strs    []string
+	intern  map[string]string
+	dict    arrow.Array // the dictionary strs was built from
+	strs    []string    // that dictionary, interned
+	// Arrow hands out a new dictionary object with every batch even when
+	// the row group's dictionary is the same; its bytes tell.
+	dictBytes []byte
+	dictOffs  []int32
 }
+
+// sameDict reports whether dict holds exactly the values strs was built from,
+// and remembers dict's bytes when it does not.
+func (d *strDecoder) sameDict(dict arrow.Array) bool {
+	if dict == d.dict {
+		return true
+	}
+	d.dict = dict
+	sa, ok := dict.(*array.String)
+	if !ok {
+		d.dictBytes, d.dictOffs = nil, nil
+		return false
+	}
+	vb, offs := sa.ValueBytes(), sa.ValueOffsets()
+	if d.dictOffs != nil && slices.Equal(offs, d.dictOffs) && bytes.Equal(vb, d.dictBytes) {
+		return true
+	}
+	d.dictBytes = append(d.dictBytes[:0], vb...)
+	d.dictOffs = append(d.dictOffs[:0], offs...)
+	return false
+}
+
+// maxIntern bounds the intern table of one column; past it, it starts over.
+const maxIntern = 1 << 16
 
 func (d *strDecoder) set(e *trace.Event, s string) {
 	if d.getKind != nil {
@@ -160,34 +192,53 @@ func (d *strDecoder) set(e *trace.Event, s string) {
 	}
 }
 
+func (d *strDecoder) internString(v string) string {
+	if s, ok := d.intern[v]; ok {
+		return s
+	}
+	if d.intern == nil || len(d.intern) >= maxIntern {
+		d.intern = make(map[string]string, 256)
+	}
+	s := strings.Clone(v)
+	d.intern[s] = s
+	return s
+}
+
 func (d *strDecoder) decode(ev []trace.Event, col arrow.Array) {
 	switch a := col.(type) {
 	case *array.Dictionary:
-		dict := a.Dictionary()
-		if dict != d.dict {
-			d.dict = dict
+		// Batches of one row group share its dictionary.
+		if dict := a.Dictionary(); !d.sameDict(dict) {
 			d.strs = d.strs[:0]
 			for i := 0; i < dict.Len(); i++ {
-				d.strs = append(d.strs, strings.Clone(valueString(dict, i)))
+				d.strs = append(d.strs, d.internString(valueString(dict, i)))
 			}
+		}
+		if idx, ok := a.Indices().(*array.Int32); ok {
+			vals := idx.Int32Values()
+			for i := range ev {
+				if a.IsValid(i) {
+					d.set(&ev[i], d.strs[vals[i]])
+				} else {
+					d.set(&ev[i], "")
+				}
+			}
+			return
 		}
 		for i := range ev {
 			if a.IsValid(i) {
 				d.set(&ev[i], d.strs[a.GetValueIndex(i)])
+			} else {
+				d.set(&ev[i], "")
 			}
 		}
 	case *array.String, *array.Binary, *array.LargeString:
-		// Consecutive rows often repeat a value; reuse the last copy.
-		var last, lastCopy string
 		for i := range ev {
-			if !a.IsValid(i) {
-				continue
+			if a.IsValid(i) {
+				d.set(&ev[i], d.internString(valueString(a, i)))
+			} else {
+				d.set(&ev[i], "")
 			}
-			v := valueString(a, i)
-			if v != last || lastCopy == "" {
-				last, lastCopy = v, strings.Clone(v)
-			}
-			d.set(&ev[i], lastCopy)
 		}
 	}
 }
@@ -214,6 +265,7 @@ func (get listDecoder) decode(ev []trace.Event, col arrow.Array) {
 	vals := a.ListValues()
 	offsets := a.Offsets()
 	for i := range ev {
+		*get(&ev[i]) = nil
 		if !a.IsValid(i) {
 			continue
 		}

@@ -266,17 +266,21 @@ func (l *Lake) scanGroup(ctx context.Context, objs []blob.Object, q Query, from,
 
 // cursor walks the matching events of one file, a batch at a time.
 type cursor struct {
-	key    string
-	file   blob.File
-	q      Query
-	from   int64
-	to     int64
-	rdr    *file.Reader
-	rr     pqarrow.RecordReader
-	decs   []decoder // one per record column; nil for columns this reader does not know
-	batch  []trace.Event
-	n, pos int
-	done   bool
+	key  string
+	file blob.File
+	q    Query
+	from int64
+	to   int64
+	rdr  *file.Reader
+	rr   pqarrow.RecordReader
+	decs []decoder // one per record column; nil for columns this reader does not know
+	// partial is set when some field of trace.Event has no column in the
+	// file (an older schema): batches are then zeroed before decoding,
+	// since decoders only write the fields they own.
+	partial bool
+	batch   []trace.Event
+	n, pos  int
+	done    bool
 }
 
 const readBatch = 4096
@@ -337,9 +341,15 @@ func (l *Lake) openCursor(ctx context.Context, key string, q Query, from, to int
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	decs := newDecoders()
+	known := 0
 	for _, field := range c.rr.Schema().Fields() {
-		c.decs = append(c.decs, decs[field.Name])
+		d := decs[field.Name]
+		if d != nil {
+			known++
+		}
+		c.decs = append(c.decs, d)
 	}
+	c.partial = known < len(decs)
 	c.done = false
 	return c, nil
 }
@@ -388,7 +398,9 @@ func (c *cursor) fill() (err error) {
 		c.batch = make([]trace.Event, n)
 	}
 	c.batch = c.batch[:n]
-	clear(c.batch)
+	if c.partial {
+		clear(c.batch)
+	}
 	for j, d := range c.decs {
 		if d != nil {
 			d.decode(c.batch, rec.Column(j))
