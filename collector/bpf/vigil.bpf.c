@@ -122,6 +122,18 @@ PAIR(creat, 2, K_OPEN, emit_open)
 PAIR(openat, 4, K_OPEN, emit_open)
 PAIR(openat2, 4, K_OPEN, emit_open)
 
+/* copy_nums copies the stashed arguments at indexes n0..n2 (-1 for none)
+ * into a[0..2]. */
+static __always_inline void copy_nums(struct event *e, struct stash *s, int n0, int n1, int n2)
+{
+	if (n0 >= 0)
+		e->a[0] = s->args[n0 & 7];
+	if (n1 >= 0)
+		e->a[1] = s->args[n1 & 7];
+	if (n2 >= 0)
+		e->a[2] = s->args[n2 & 7];
+}
+
 /* emit_paths covers the kinds that are one or two user paths plus numbers:
  * p0/p1 are argument indexes of the paths (-1 for none), n0..n2 indexes of
  * numbers copied to a[0..2] (-1 for none). */
@@ -134,12 +146,7 @@ static __always_inline int emit_paths(struct sys_exit_ctx *ctx, struct stash *s,
 	if (!e)
 		return 0;
 	e->ret = ctx->ret;
-	if (n0 >= 0)
-		e->a[0] = s->args[n0 & 7];
-	if (n1 >= 0)
-		e->a[1] = s->args[n1 & 7];
-	if (n2 >= 0)
-		e->a[2] = s->args[n2 & 7];
+	copy_nums(e, s, n0, n1, n2);
 	if (p0 >= 0)
 		off = put_user_str(e, off, 0, (void *)s->args[p0 & 7], MAX_PATH);
 	if (p1 >= 0)
@@ -184,12 +191,7 @@ static __always_inline int emit_fd_path(struct sys_exit_ctx *ctx, struct stash *
 	if (!e)
 		return 0;
 	e->ret = ctx->ret;
-	if (n0 >= 0)
-		e->a[0] = s->args[n0 & 7];
-	if (n1 >= 0)
-		e->a[1] = s->args[n1 & 7];
-	if (n2 >= 0)
-		e->a[2] = s->args[n2 & 7];
+	copy_nums(e, s, n0, n1, n2);
 	e->a[3] = s->args[fd & 7];
 	off = put_file_path(e, off, 0, fd_file((long)s->args[fd & 7]));
 	submit(e, off);
@@ -543,12 +545,7 @@ static __always_inline int emit_nums(struct sys_exit_ctx *ctx, struct stash *s, 
 	if (!e)
 		return 0;
 	e->ret = ctx->ret;
-	if (n0 >= 0)
-		e->a[0] = s->args[n0 & 7];
-	if (n1 >= 0)
-		e->a[1] = s->args[n1 & 7];
-	if (n2 >= 0)
-		e->a[2] = s->args[n2 & 7];
+	copy_nums(e, s, n0, n1, n2);
 	if (n3 >= 0)
 		e->a[3] = s->args[n3 & 7];
 	submit(e, 0);
