@@ -1,7 +1,7 @@
 // Package lake is Vigil's trace lake: Hive-partitioned Parquet files of
 // trace.Event on a local directory or S3,
 //
-//	<root>/traces/cluster=<c>/date=YYYY-MM-DD/hour=HH/<host>-<start>-<seq>.parquet
+//	<root>/traces/cluster=<c>/date=YYYY-MM-DD/hour=HH/<host>-<start>-<writer>-<seq>.parquet
 //
 // so Athena, DuckDB and Spark read it as a table. The Writer publishes only
 // complete files; the reader streams events in bounded memory with partition

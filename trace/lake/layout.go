@@ -37,9 +37,9 @@ func (p Partition) Dir() string {
 	return fmt.Sprintf("%scluster=%s/date=%s/hour=%02d", TracesPrefix, c, p.Hour.Format("2006-01-02"), p.Hour.Hour())
 }
 
-// FileKey names a trace file: <dir>/<host>-<start>-<seq>.parquet.
-func (p Partition) FileKey(host string, start time.Time, seq uint64) string {
-	return fmt.Sprintf("%s/%s-%s-%06d.parquet", p.Dir(), safeName(host), start.UTC().Format("20060102T150405.000Z"), seq)
+// FileKey names a trace file: <dir>/<host>-<start>-<writer>-<seq>.parquet.
+func (p Partition) FileKey(host string, start time.Time, writer string, seq uint64) string {
+	return fmt.Sprintf("%s/%s-%s-%s-%06d.parquet", p.Dir(), safeName(host), start.UTC().Format("20060102T150405.000Z"), writer, seq)
 }
 
 // ParseFileKey reads the partition back from a trace file key. ok is false for

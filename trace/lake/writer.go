@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,7 +107,12 @@ type Writer struct {
 	last    *openFile
 	uses    uint64 // recency clock for MaxOpenFiles eviction
 	fileSeq uint64
-	closed  bool
+	// id tells this writer's files from those of another writer of the
+	// same host (a second agent, a capture beside a scenario run) that
+	// opens a file in the same millisecond: without it, one publish would
+	// silently replace the other's file.
+	id     string
+	closed bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -146,6 +152,7 @@ func (l *Lake) NewWriter(cfg WriterConfig) (*Writer, error) {
 		cfg:   cfg,
 		lake:  l,
 		stats: new(Stats),
+		id:    fmt.Sprintf("%08x", rand.Uint32()),
 		open:  make(map[partKey]*openFile),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -256,7 +263,7 @@ func (w *Writer) fileFor(e *trace.Event) (*openFile, error) {
 	now := time.Now()
 	part := PartitionOf(e.Cluster, e.Time)
 	w.fileSeq++
-	key := part.FileKey(w.cfg.Host, now, w.fileSeq)
+	key := part.FileKey(w.cfg.Host, now, w.id, w.fileSeq)
 	tmp, err := os.CreateTemp(w.staging, fmt.Sprintf("%d-*.parquet.tmp", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("creating staging file: %w", err)
