@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/vigilsec/vigil/collector"
 	"github.com/vigilsec/vigil/datasets"
 	"github.com/vigilsec/vigil/datasets/dockerapi"
 	"github.com/vigilsec/vigil/datasets/image"
@@ -134,11 +138,13 @@ func newScenarioRunCmd() *cobra.Command {
 		duration  time.Duration
 		noCapture bool
 		check     bool
+		parallel  int
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME...",
 		Short: "Run scenarios in Docker, capture them into the lake and write their labels",
-		Long: `Run each named scenario in turn: build the scenario image (cached by content),
+		Long: `Run each named scenario in turn (or --parallel N at a time, sharing one
+collector): build the scenario image (cached by content),
 start the task's containers on a network namespace with loopback only, run the
 benign activity and the attack, capture with the collector, stop and remove
 everything, and write a label next to the traces (labels/scenario/<run>.json).
@@ -193,13 +199,22 @@ The same --seed gives the same timing, data and choices.`,
 				return err
 			}
 			defer w.Close()
-			failed := 0
+			if parallel > 1 && src != nil {
+				// One collector for every concurrent run.
+				sh := runner.Share(ctx, src)
+				defer sh.Close()
+				src = sh
+			}
+			var (
+				mu     sync.Mutex // output, failed
+				failed int
+			)
 			defer func() {
 				if failed > 0 && err == nil {
 					err = fmt.Errorf("%d of %d runs failed their check", failed, len(todo))
 				}
 			}()
-			for _, s := range todo {
+			runOne := func(ctx context.Context, s *scenario.Scenario) error {
 				cfg := runner.Config{Docker: dc, Image: ref, Seed: seed, Duration: duration, Source: src,
 					Sink: w.Write, Labels: l.Store(), Host: host, BootID: bootID()}
 				res, err := runner.Run(ctx, cfg, s)
@@ -210,24 +225,36 @@ The same --seed gives the same timing, data and choices.`,
 					return fmt.Errorf("writing traces: %w", err)
 				}
 				lb := res.Label
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\trun %s\t%d events\tlabel %s\n", s.Name, lb.RunID, res.Captured, lb.Key())
-				for _, n := range lb.Notes {
-					fmt.Fprintf(cmd.ErrOrStderr(), "  note: %s\n", escape.String(n))
-				}
+				var problems []string
 				if check && src != nil {
 					events, err := runner.RunEvents(ctx, l, lb)
 					if err != nil {
 						return err
 					}
-					chk := runner.WithoutKinds(s, runner.Unobservable(s, src.(*runner.Capture).Stats().Missing))
-					problems := runner.Check(chk, lb, events)
-					for _, p := range problems {
-						fmt.Fprintf(cmd.ErrOrStderr(), "  check: %s\n", escape.String(p))
-					}
-					if len(problems) > 0 {
-						failed++
-					}
+					chk := runner.WithoutKinds(s, runner.Unobservable(s, src.(interface{ Stats() collector.Stats }).Stats().Missing))
+					problems = runner.Check(chk, lb, events)
 				}
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\trun %s\t%d events\tlabel %s\n", s.Name, lb.RunID, res.Captured, lb.Key())
+				for _, n := range lb.Notes {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  note: %s\n", escape.String(n))
+				}
+				for _, p := range problems {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  check: %s\n", escape.String(p))
+				}
+				if len(problems) > 0 {
+					failed++
+				}
+				return nil
+			}
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(max(parallel, 1))
+			for _, s := range todo {
+				g.Go(func() error { return runOne(gctx, s) })
+			}
+			if err := g.Wait(); err != nil {
+				return err
 			}
 			return nil
 		},
@@ -237,6 +264,7 @@ The same --seed gives the same timing, data and choices.`,
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for timing, data and choices")
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Minute, "how long each scenario runs (hours are fine for baselines)")
 	cmd.Flags().BoolVar(&noCapture, "no-capture", false, "run without the collector (labels get PIDs, no uuids, no traces)")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "run up to this many scenarios at the same time (each its own task; one collector for all)")
 	cmd.Flags().BoolVar(&check, "check", false, "read each run back from the lake and check its events against the scenario's expectations")
 	return cmd
 }
