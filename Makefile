@@ -5,7 +5,7 @@ PKGS      := ./...
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 1
 
-.PHONY: all build test bench generate lint demo notebooks deps clean
+.PHONY: all build test bench generate lint demo eval-scenarios notebooks deps clean
 
 all: build
 
@@ -39,6 +39,11 @@ deps:
 # SYNTHETIC replay otherwise. Output goes to ./vigil-demo.
 demo: deps build
 	./$(BIN) demo
+
+# Detection quality on the scenario dataset with a time split (about 75 min;
+# TRAIN, TEST, ATTACK, PARALLEL and OUT override the defaults).
+eval-scenarios: deps build
+	bash scripts/eval-scenarios.sh
 
 # Executes notebooks/*.ipynb headless on inputs generated here (CI runs it).
 notebooks: deps build
