@@ -31,6 +31,18 @@ type Env struct {
 	// elem is the list element a compiled any()/all() predicate is
 	// looking at (# in the condition); see native.go.
 	elem string
+	// memo keeps lookups that several rules make on the same value within
+	// one Match; Match clears it.
+	memo memo
+}
+
+// memo caches intel answers for one Match: three connect rules ask
+// intel_ip(net.dst_ip) and four DNS rules intel_domain(dns.name). Answers
+// are keyed by their argument, so a memo never answers for another value.
+type memo struct {
+	ip, ipCat         string
+	domain, domainCat string
+	ipOK, domainOK    bool
 }
 
 // Proc is the process that caused the event.

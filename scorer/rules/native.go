@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -107,9 +108,21 @@ func strExpr(n ast.Node, in Intel) func(*Env) string {
 		}
 		switch id.Value {
 		case "intel_ip":
-			return func(e *Env) string { return in.IP(arg(e)) }
+			return func(e *Env) string {
+				x, m := arg(e), &e.memo
+				if !m.ipOK || m.ip != x {
+					m.ip, m.ipCat, m.ipOK = x, in.IP(x), true
+				}
+				return m.ipCat
+			}
 		case "intel_domain":
-			return func(e *Env) string { return in.Domain(arg(e)) }
+			return func(e *Env) string {
+				x, m := arg(e), &e.memo
+				if !m.domainOK || m.domain != x {
+					m.domain, m.domainCat, m.domainOK = x, in.Domain(x), true
+				}
+				return m.domainCat
+			}
 		case "intel_hash":
 			return func(e *Env) string { return in.Hash(arg(e)) }
 		case "basename":
@@ -323,22 +336,8 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 	case "in":
 		if items, ok := constStrings(n.Right); ok {
 			if s := strExpr(n.Left, in); s != nil {
-				if len(items) <= 4 { // a few compares beat hashing
-					return func(e *Env) bool {
-						v := s(e)
-						for _, it := range items {
-							if v == it {
-								return true
-							}
-						}
-						return false
-					}, true
-				}
-				set := make(map[string]struct{}, len(items))
-				for _, it := range items {
-					set[it] = struct{}{}
-				}
-				return func(e *Env) bool { _, ok := set[s(e)]; return ok }, true
+				member := stringSet(items)
+				return func(e *Env) bool { return member(s(e)) }, true
 			}
 		}
 		if items, ok := constInts(n.Right); ok {
@@ -392,28 +391,49 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 }
 
 // nativeChain compiles a run of the same boolean operator as one closure
-// over its operands, cheapest first. Conditions are pure, so the order does
-// not change the result; it only makes the common "no" answer cheaper.
+// over its operands, the most promising first: for an and, the operands
+// most likely to answer "no" for their price (cost over the chance of
+// false), for an or those most likely to answer "yes". Conditions are pure,
+// so the order does not change the result; it only makes the common answer
+// cheaper. In an or, tests of one string against constants (==, in,
+// startsWith, endsWith) and flag tests of one number (bitand(x, c) != 0)
+// merge into a single test that reads the operand once.
 func nativeChain(n *ast.BinaryNode, in Intel) (pred, bool) {
 	and := n.Operator == "and" || n.Operator == "&&"
-	var ops []ast.Node
+	var nodes []ast.Node
 	var flatten func(ast.Node)
 	flatten = func(x ast.Node) {
-		if b, ok := x.(*ast.BinaryNode); ok && (b.Operator == n.Operator || (and && b.Operator == "and") ||
-			(and && b.Operator == "&&") || (!and && (b.Operator == "or" || b.Operator == "||"))) {
+		if b, ok := x.(*ast.BinaryNode); ok && isAnd(b.Operator) == and && (isAnd(b.Operator) || isOr(b.Operator)) {
 			flatten(b.Left)
 			flatten(b.Right)
 			return
 		}
-		ops = append(ops, x)
+		nodes = append(nodes, x)
 	}
 	flatten(n)
-	sort.SliceStable(ops, func(i, j int) bool { return cost(ops[i]) < cost(ops[j]) })
+	var ops []operand
+	if !and {
+		ops, nodes = mergeTests(nodes, in)
+	}
+	for _, x := range nodes {
+		f, ok := native(x, in)
+		ops = append(ops, operand{fn: f, exact: ok, cost: float64(cost(x)), pass: pass(x)})
+	}
+	rank := func(o operand) float64 {
+		p := o.pass
+		if and {
+			p = 1 - p
+		}
+		return (o.cost + 1) / max(p, 1e-3)
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return rank(ops[i]) < rank(ops[j]) })
 	fns := make([]pred, len(ops))
 	exact := true
 	for i, op := range ops {
-		f, ok := native(op, in)
-		fns[i], exact = f, exact && ok
+		fns[i], exact = op.fn, exact && op.exact
+	}
+	if len(fns) == 1 {
+		return fns[0], exact
 	}
 	if and {
 		if len(fns) == 2 {
@@ -441,6 +461,260 @@ func nativeChain(n *ast.BinaryNode, in Intel) (pred, bool) {
 		}
 		return false
 	}, exact
+}
+
+func isAnd(op string) bool { return op == "and" || op == "&&" }
+func isOr(op string) bool  { return op == "or" || op == "||" }
+
+// operand is one compiled member of an and/or chain with what ordering
+// needs to know about it.
+type operand struct {
+	fn         pred
+	exact      bool
+	cost, pass float64
+}
+
+// mergeTests takes the operands of an or that test one string operand
+// against constants, or one number for flag bits, and compiles each such
+// group of two or more into one operand; it returns those and the nodes
+// left to compile one by one, in their original order.
+func mergeTests(nodes []ast.Node, in Intel) ([]operand, []ast.Node) {
+	// A group is the operands testing one string (eq, prefix, suffix) or
+	// one number's bits (mask), keyed by the operand's source text.
+	type group struct {
+		operand            ast.Node
+		flags              bool
+		eq, prefix, suffix []string
+		mask               int
+		members            []int
+		cost, fail         float64
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	join := func(key string, o ast.Node, flags bool, i int) *group {
+		g := byKey[key]
+		if g == nil {
+			g = &group{operand: o, flags: flags, fail: 1}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.members = append(g.members, i)
+		g.cost += float64(cost(nodes[i]))
+		g.fail *= 1 - pass(nodes[i])
+		return g
+	}
+	for i, x := range nodes {
+		if o, op, consts, ok := stringTest(x); ok && strExpr(o, in) != nil {
+			g := join("s:"+o.String(), o, false, i)
+			switch op {
+			case "startsWith":
+				g.prefix = append(g.prefix, consts...)
+			case "endsWith":
+				g.suffix = append(g.suffix, consts...)
+			default:
+				g.eq = append(g.eq, consts...)
+			}
+		} else if o, mask, ok := bitTest(x); ok && intExpr(o, in) != nil {
+			join("b:"+o.String(), o, true, i).mask |= mask
+		}
+	}
+	merged := make([]bool, len(nodes))
+	var ops []operand
+	for _, g := range groups {
+		if len(g.members) < 2 {
+			continue
+		}
+		for _, i := range g.members {
+			merged[i] = true
+		}
+		if g.flags {
+			v, mask := intExpr(g.operand, in), g.mask
+			ops = append(ops, operand{fn: func(e *Env) bool { return v(e)&mask != 0 }, exact: true, cost: 2, pass: 1 - g.fail})
+			continue
+		}
+		// Reading the operand once is the saving; the tests cost as before.
+		s, m := strExpr(g.operand, in), stringMatcher(g.eq, g.prefix, g.suffix)
+		ops = append(ops, operand{fn: func(e *Env) bool { return m(s(e)) }, exact: true, cost: g.cost, pass: 1 - g.fail})
+	}
+	var rest []ast.Node
+	for i, x := range nodes {
+		if !merged[i] {
+			rest = append(rest, x)
+		}
+	}
+	return ops, rest
+}
+
+// stringTest recognises operand == "c", "c" == operand, operand in [...],
+// operand startsWith "c" and operand endsWith "c".
+func stringTest(n ast.Node) (operand ast.Node, op string, consts []string, ok bool) {
+	b, ok := n.(*ast.BinaryNode)
+	if !ok {
+		return nil, "", nil, false
+	}
+	switch b.Operator {
+	case "==":
+		if c, ok := b.Right.(*ast.StringNode); ok {
+			return b.Left, "==", []string{c.Value}, true
+		}
+		if c, ok := b.Left.(*ast.StringNode); ok {
+			return b.Right, "==", []string{c.Value}, true
+		}
+	case "in":
+		if items, ok := constStrings(b.Right); ok {
+			return b.Left, "==", items, true
+		}
+	case "startsWith", "endsWith":
+		if c, ok := b.Right.(*ast.StringNode); ok {
+			return b.Left, b.Operator, []string{c.Value}, true
+		}
+	}
+	return nil, "", nil, false
+}
+
+// bitTest recognises bitand(operand, c) != 0 (either argument order).
+func bitTest(n ast.Node) (operand ast.Node, mask int, ok bool) {
+	b, ok := n.(*ast.BinaryNode)
+	if !ok || b.Operator != "!=" {
+		return nil, 0, false
+	}
+	call, zero := b.Left, b.Right
+	if z, ok := zero.(*ast.IntegerNode); !ok || z.Value != 0 {
+		call, zero = b.Right, b.Left
+		if z, ok := zero.(*ast.IntegerNode); !ok || z.Value != 0 {
+			return nil, 0, false
+		}
+	}
+	f, ok := call.(*ast.BuiltinNode)
+	if !ok || f.Name != "bitand" || len(f.Arguments) != 2 {
+		return nil, 0, false
+	}
+	if c, ok := f.Arguments[1].(*ast.IntegerNode); ok {
+		return f.Arguments[0], c.Value, true
+	}
+	if c, ok := f.Arguments[0].(*ast.IntegerNode); ok {
+		return f.Arguments[1], c.Value, true
+	}
+	return nil, 0, false
+}
+
+// stringMatcher returns a test for "equals one of eq, starts with one of
+// prefix or ends with one of suffix".
+func stringMatcher(eq, prefix, suffix []string) func(string) bool {
+	in := stringSet(eq)
+	return func(v string) bool {
+		if in(v) {
+			return true
+		}
+		for _, p := range prefix {
+			if strings.HasPrefix(v, p) {
+				return true
+			}
+		}
+		for _, s := range suffix {
+			if strings.HasSuffix(v, s) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// stringSet returns a membership test for items: a few compares beat
+// hashing, more do not; and most values (paths above all) are turned away
+// by their length before either.
+func stringSet(items []string) func(string) bool {
+	if len(items) == 0 {
+		return func(string) bool { return false }
+	}
+	// lens has bit n set when an item is n bytes long (n < 64); longer
+	// values always go on to the full test.
+	var lens uint64
+	for _, it := range items {
+		if len(it) < 64 {
+			lens |= 1 << len(it)
+		} else {
+			lens |= 1 << 63
+		}
+	}
+	fits := func(v string) bool { return lens&(1<<min(len(v), 63)) != 0 }
+	if len(items) <= 4 {
+		return func(v string) bool { return fits(v) && slices.Contains(items, v) }
+	}
+	set := make(map[string]struct{}, len(items))
+	for _, it := range items {
+		set[it] = struct{}{}
+	}
+	return func(v string) bool {
+		if !fits(v) {
+			return false
+		}
+		_, ok := set[v]
+		return ok
+	}
+}
+
+// pass is a rough chance that a node is true for an ordinary event, used
+// with cost to order chains: tests against a specific constant rarely
+// hold, tests against the empty string or zero are a toss-up, a flag bit
+// is usually clear.
+func pass(n ast.Node) float64 {
+	switch n := n.(type) {
+	case *ast.BoolNode:
+		if n.Value {
+			return 1
+		}
+		return 0
+	case *ast.UnaryNode:
+		if n.Operator == "not" || n.Operator == "!" {
+			return 1 - pass(n.Node)
+		}
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "and", "&&":
+			return pass(n.Left) * pass(n.Right)
+		case "or", "||":
+			return 1 - (1-pass(n.Left))*(1-pass(n.Right))
+		case "==":
+			return eqPass(n)
+		case "!=":
+			if _, _, ok := bitTest(n); ok {
+				return 0.2 // a flag bit is set: most flags are clear
+			}
+			return 1 - eqPass(n)
+		case "in", "startsWith", "endsWith", "contains", "matches":
+			return 0.05
+		}
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			switch id.Value {
+			case "argv_has", "argv_contains", "has_ancestor", "domain_in", "cidr", "in_cidrs", "glob":
+				return 0.05
+			}
+		}
+	case *ast.BuiltinNode:
+		if n.Name == "any" {
+			return 0.05
+		}
+	}
+	return 0.5
+}
+
+func eqPass(n *ast.BinaryNode) float64 {
+	if isZero(n.Left) || isZero(n.Right) {
+		return 0.5
+	}
+	return 0.05
+}
+
+func isZero(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.StringNode:
+		return n.Value == ""
+	case *ast.IntegerNode:
+		return n.Value == 0
+	}
+	return false
 }
 
 // cost is a rough relative price of evaluating a node natively, used only to

@@ -69,7 +69,9 @@ func randomEnv(r *rand.Rand) *Env {
 
 // TestNativeAgreesWithVM checks the closure compiler against expr's VM on
 // every default rule: equal answers where it claims to be exact, and never a
-// false where the VM says true where it is only a guard.
+// false where the VM says true where it is only a guard. The same holds for
+// the rule specialised to the event's kind, where saying the rule can never
+// match the kind counts as exact.
 func TestNativeAgreesWithVM(t *testing.T) {
 	set, err := Load(DefaultSources(), Options{Intel: fakeIntel{}})
 	if err != nil {
@@ -91,6 +93,10 @@ func TestNativeAgreesWithVM(t *testing.T) {
 			}
 			if want && !got {
 				t.Fatalf("%s: guard rejected an event the VM matches: %+v", rule.ID, env)
+			}
+			c := rule.byKind[trace.Kind(env.Kind).Index()]
+			if got := !c.never && c.guard(env); ((c.exact || c.never) && got != want) || (want && !got) {
+				t.Fatalf("%s specialised to %s: %v, VM %v on %+v", rule.ID, env.Kind, got, want, env)
 			}
 			if want {
 				fired[rule.ID]++

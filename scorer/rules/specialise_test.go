@@ -1,0 +1,202 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/vigilsec/vigil/trace"
+)
+
+// matchIDs lists the rules match reports, in order, failing on an error.
+func matchIDs(t *testing.T, match func(fn func(*Rule, error))) []string {
+	t.Helper()
+	var ids []string
+	match(func(r *Rule, err error) {
+		if err != nil {
+			t.Fatalf("%s: %v", r.ID, err)
+		}
+		ids = append(ids, r.ID)
+	})
+	return ids
+}
+
+// TestMatchAgreesWithReference runs the default pack both ways, through
+// Match (kind index, specialisation, closures, merged tests, intel memo) and
+// through MatchReference (every rule on the VM), and wants the same rules
+// in the same order for every event. When the kind passed to Match is not
+// the event's, Match keeps its old meaning: the rules indexed under the
+// kind passed, decided on the event as it is.
+func TestMatchAgreesWithReference(t *testing.T) {
+	set, err := Load(DefaultSources(), Options{Intel: fakeIntel{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	matches := 0
+	for i := 0; i < 100000; i++ {
+		env := randomEnv(r)
+		got := matchIDs(t, func(fn func(*Rule, error)) { set.Match(trace.Kind(env.Kind), env, fn) })
+		want := matchIDs(t, func(fn func(*Rule, error)) { set.MatchReference(env, fn) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("Match %v, reference %v on %+v", got, want, env)
+		}
+		matches += len(got)
+
+		other := trace.Kinds[r.IntN(len(trace.Kinds))]
+		got = matchIDs(t, func(fn func(*Rule, error)) { set.Match(other, env, fn) })
+		want = matchIDs(t, func(fn func(*Rule, error)) {
+			set.MatchReference(env, func(r *Rule, err error) {
+				if slices.Contains(set.ForKind(other), r) {
+					fn(r, err)
+				}
+			})
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("Match as %s: %v, reference %v on %+v", other, got, want, env)
+		}
+	}
+	if matches < 10000 {
+		t.Fatalf("only %d matches in 100000 events: the comparison hardly exercised the pack", matches)
+	}
+}
+
+// TestSpecialiseEdgeCases covers conditions the default pack does not
+// write: kind tests under not and !=, a rule with no kind restriction whose
+// kind test specialisation removes, a condition part the closures cannot
+// compile (so the VM decides after the guard), a kind test the folding
+// leaves alone, and or-chains whose string and flag tests merge.
+func TestSpecialiseEdgeCases(t *testing.T) {
+	src := Source{Name: "edge.yaml", Data: []byte(`
+- rule: not_kind
+  name: a
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: not (kind in ["open", "exec"]) and path == "/a"
+- rule: kind_ne
+  name: b
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: kind != "open" and (path startsWith "/etc/" or kind == "exec")
+- rule: unrestricted
+  name: c
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: kind == "exec" or path == "/b" or new_path endsWith ".so"
+- rule: vm_part
+  name: d
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: kind in ["exec", "open"] and len(proc.argv) > 1 and proc.argv[1] == "-e"
+- rule: kind_prefix
+  name: e
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: (kind startsWith "ex" and ret == 0) or (kind == "open" and not (kind == "open"))
+- rule: merged
+  name: f
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: >
+    (path startsWith "/etc/cron" or path == "/etc/rc.local" or path in ["/a", "/b", "/c", "/d", "/e"]
+     or path endsWith ".sh" or bitand(flags, 1) != 0 or bitand(flags, 64) != 0 or 0 != bitand(512, flags)
+     or proc.exe_name == "nc" or kind == "dns")
+    and path != "/etc/cron.d/ok"
+- rule: memo
+  name: g
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: >
+    (intel_ip(net.dst_ip) == "c2" or intel_ip(net.src_ip) == "tor")
+    and intel_ip(net.dst_ip) != "mining" and intel_domain(dns.name) in ["c2", "malicious"]
+`)}
+	set, err := Load([]Source{src}, Options{Intel: fakeIntel{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nonExact []string
+	for _, rule := range set.Rules() {
+		for i, c := range rule.byKind {
+			if !c.never && !c.exact {
+				nonExact = append(nonExact, rule.ID+"/"+string(trace.Kinds[i]))
+			}
+		}
+	}
+	if len(nonExact) == 0 || !slices.Contains(nonExact, "vm_part/exec") {
+		t.Fatalf("vm_part should need the VM after its guard; not exact: %v", nonExact)
+	}
+	if c := set.Rules()[0].byKind[trace.KindOpen.Index()]; !c.never {
+		t.Errorf("not_kind can never match an open but is evaluated for it")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	fired := map[string]int{}
+	for i := 0; i < 50000; i++ {
+		env := &Env{
+			Kind:    pick("open", "exec", "dns", "connect", "exit", "rename"),
+			Path:    pick("/a", "/b", "/e", "/f", "/etc/cron.d/x", "/etc/cron.d/ok", "/etc/rc.local", "/etc/hosts", "/x.sh", ""),
+			NewPath: pick("", "/lib/x.so", "/b"),
+			Flags:   []int{0, 1, 2, 64, 512, 524288}[r.IntN(6)],
+			Ret:     []int{0, -1}[r.IntN(2)],
+			Proc:    Proc{ExeName: pick("nc", "sh"), Argv: [][]string{nil, {"nc"}, {"nc", "-e"}, {"nc", "-l"}}[r.IntN(4)]},
+			Net:     Net{DstIP: pick("203.0.113.9", "198.51.100.7", "192.0.2.50", "10.0.0.1"), SrcIP: pick("192.0.2.50", "10.0.0.2")},
+			DNS:     DNS{Name: pick("cc.example", "evil.example", "example.com")},
+		}
+		got := matchIDs(t, func(fn func(*Rule, error)) { set.Match(trace.Kind(env.Kind), env, fn) })
+		want := matchIDs(t, func(fn func(*Rule, error)) { set.MatchReference(env, fn) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("Match %v, reference %v on %+v", got, want, env)
+		}
+		for _, id := range got {
+			fired[id]++
+		}
+	}
+	for _, rule := range set.Rules() {
+		if fired[rule.ID] == 0 {
+			t.Errorf("%s never matched: the comparison did not exercise it", rule.ID)
+		}
+	}
+}
+
+// swappableIntel answers every IP with cat, which the test changes between
+// matches, as a reloaded intel generation does.
+type swappableIntel struct {
+	noIntel
+	cat *string
+}
+
+func (s swappableIntel) IP(string) string { return *s.cat }
+
+// TestIntelMemoIsPerMatch checks that intel answers remembered within one
+// Match are not reused by the next one on the same Env: intel reloads while
+// the agent runs.
+func TestIntelMemoIsPerMatch(t *testing.T) {
+	src := Source{Name: "memo.yaml", Data: []byte(`
+- rule: c2
+  name: c2
+  type: Backdoor:Runtime/C&CActivity.B
+  severity: 8
+  condition: kind == "connect" and intel_ip(net.dst_ip) == "c2"
+- rule: c2_again
+  name: c2 again
+  type: Backdoor:Runtime/C&CActivity.B
+  severity: 8
+  condition: kind == "connect" and intel_ip(net.dst_ip) == "c2" and net.dst_port == 443
+`)}
+	cat := ""
+	set, err := Load([]Source{src}, Options{Intel: swappableIntel{cat: &cat}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Kind: "connect", Net: Net{DstIP: "203.0.113.9", DstPort: 443}}
+	match := func() []string {
+		return matchIDs(t, func(fn func(*Rule, error)) { set.Match(trace.KindConnect, env, fn) })
+	}
+	if got := match(); len(got) != 0 {
+		t.Fatalf("before the address is listed: %v", got)
+	}
+	cat = "c2"
+	if got := match(); !slices.Equal(got, []string{"c2", "c2_again"}) {
+		t.Fatalf("after the address is listed: %v", got)
+	}
+}
