@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/vigilsec/vigil/collector"
+	"github.com/vigilsec/vigil/collector/container"
 	"github.com/vigilsec/vigil/trace"
 )
 
@@ -79,6 +80,24 @@ func (s *Shared) Stats() collector.Stats {
 		return st.Stats()
 	}
 	return collector.Stats{}
+}
+
+// KeyForPID and Attributed pass on the underlying source's container
+// knowledge: without them a run could neither recognise its containers'
+// first events by cgroup nor wait for its containers to be named.
+func (s *Shared) KeyForPID(pid int) (container.Key, error) {
+	if k, ok := s.src.(keyer); ok {
+		return k.KeyForPID(pid)
+	}
+	return container.Key{}, errors.New("the shared source does not map processes to cgroups")
+}
+
+// Attributed is true when the source cannot tell: there is nothing to wait for.
+func (s *Shared) Attributed(pid int) bool {
+	if a, ok := s.src.(attributor); ok {
+		return a.Attributed(pid)
+	}
+	return true
 }
 
 // Close stops reading and returns the read loop's error, if any.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/collector/container"
 	"github.com/vigilsec/vigil/trace"
 )
 
@@ -103,3 +104,27 @@ func waitSubs(t *testing.T, s *Shared, n int) {
 	}
 	t.Fatalf("subscribers never reached %d", n)
 }
+
+// A run on a shared capture must still learn its containers' cgroups and wait
+// for them to be named, as on a capture of its own.
+func TestSharedPassesContainerKnowledge(t *testing.T) {
+	var _ keyer = (*Shared)(nil)
+	var _ attributor = (*Shared)(nil)
+	var _ statser = (*Shared)(nil)
+	src := &knowing{feed: feed{ch: make(chan trace.Event)}}
+	s := Share(context.Background(), src)
+	defer s.Close()
+	if k, err := s.KeyForPID(42); err != nil || k.V2 != 4200 {
+		t.Fatalf("KeyForPID = %+v, %v; want the source's answer", k, err)
+	}
+	if s.Attributed(41) || !s.Attributed(42) {
+		t.Fatal("Attributed does not pass on the source's answer")
+	}
+}
+
+type knowing struct{ feed }
+
+func (knowing) KeyForPID(pid int) (container.Key, error) {
+	return container.Key{V2: uint64(pid) * 100}, nil
+}
+func (knowing) Attributed(pid int) bool { return pid == 42 }
