@@ -131,11 +131,15 @@ const (
 	oTrunc = 0x200
 )
 
-func TestDefaultPack(t *testing.T) {
-	cases := []struct {
-		typ            string
-		attack, benign *seq
-	}{
+// packCase is, for one finding type, an event sequence that must raise it
+// and a near-miss benign one that must raise nothing.
+type packCase struct {
+	typ            string
+	attack, benign *seq
+}
+
+func defaultPackCases() []packCase {
+	return []packCase{
 		{"Execution:Runtime/NewBinaryExecuted",
 			app().exec(20, 7, "/usr/bin/curl", "curl", "-so", "/tmp/kx", "http://127.0.0.1:8000/kx").
 				ev(trace.Event{Kind: trace.KindOpen, PID: 20, PPID: 7, Path: "/tmp/kx", Flags: oWrite | oCreat | oTrunc, Ret: 3}).
@@ -274,6 +278,10 @@ func TestDefaultPack(t *testing.T) {
 			app().ev(trace.Event{Kind: trace.KindDNS, PID: 7, PPID: 1, Comm: "node", DNSName: "xjq3kz9vbw0pmt.com", DNSType: 1}),
 			app().ev(trace.Event{Kind: trace.KindDNS, PID: 7, PPID: 1, Comm: "node", DNSName: "api.greenfieldmarket.com", DNSType: 1})},
 	}
+}
+
+func TestDefaultPack(t *testing.T) {
+	cases := defaultPackCases()
 	set, _ := rules.Load(rules.DefaultSources(), rules.Options{})
 	fired := map[string]bool{}
 	for _, c := range cases {

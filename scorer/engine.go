@@ -158,6 +158,8 @@ type Engine struct {
 	}
 	// Metrics, when set, is updated as the engine works.
 	Metrics *Metrics
+	// afterMatch, set by tests, sees each event's rule matches.
+	afterMatch func(ev *trace.Event, p *lineage.Proc, matched []*rules.Rule)
 }
 
 // New returns an engine evaluating set, scoring with ms (nil: rules only)
@@ -220,9 +222,14 @@ func (e *Engine) Process(ev *trace.Event) {
 		e.fillEnv(ev, p)
 		e.matches = e.matches[:0]
 		set.MatchIndex(ki, &e.env, e.onMatch)
+		if e.afterMatch != nil {
+			e.afterMatch(ev, p, e.matches)
+		}
 		for _, r := range e.matches {
 			e.ruleFinding(ev, p, r)
 		}
+	} else if e.afterMatch != nil {
+		e.afterMatch(ev, p, nil)
 	}
 	e.extractor.Add(ev)
 	if m := e.Metrics; m != nil {
