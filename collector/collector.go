@@ -45,9 +45,12 @@ type Config struct {
 	ExcludeCgroups []container.Key
 	// Sequence turns on the syscall-sequence mode: every syscall number of
 	// the tasks in SequenceCgroups (defaults to IncludeCgroups) becomes a
-	// KindSyscall event. It needs at least one cgroup.
-	Sequence        bool
-	SequenceCgroups []container.Key
+	// KindSyscall event. It needs at least one cgroup, unless
+	// SequenceOnDemand says they come later, through WatchSequence (a
+	// scenario runner learns its containers' cgroups as they start).
+	Sequence         bool
+	SequenceCgroups  []container.Key
+	SequenceOnDemand bool
 	// RateLimit caps events per second per process in the kernel (0: no
 	// cap); RateBurst is the bucket size (default RateLimit). Exec, fork
 	// and exit are never limited, so process lineage stays whole.
@@ -160,7 +163,7 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Sequence && len(cfg.SequenceCgroups) == 0 {
 		cfg.SequenceCgroups = cfg.IncludeCgroups
 	}
-	if cfg.Sequence && len(cfg.SequenceCgroups) == 0 {
+	if cfg.Sequence && len(cfg.SequenceCgroups) == 0 && !cfg.SequenceOnDemand {
 		return nil, errors.New("sequence mode needs a cgroup or container to watch (it records every syscall)")
 	}
 	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
@@ -242,19 +245,49 @@ func (c *Collector) configure() error {
 		{c.maps.SequenceCgroups, c.cfg.SequenceCgroups},
 	} {
 		for _, k := range set.keys {
-			if k.V2 != 0 {
-				if err := set.m.Put(vigilCgroupKey{Id: k.V2, Hier: 2}, uint8(1)); err != nil {
-					return fmt.Errorf("adding cgroup %d to %s: %w", k.V2, set.m, err)
-				}
-			}
-			if k.V1 != 0 {
-				if err := set.m.Put(vigilCgroupKey{Id: k.V1, Hier: 1}, uint8(1)); err != nil {
-					return fmt.Errorf("adding v1 cgroup %d to %s: %w", k.V1, set.m, err)
-				}
+			if err := putCgroup(set.m, k); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+func putCgroup(m *ebpf.Map, k container.Key) error {
+	if k.V2 != 0 {
+		if err := m.Put(vigilCgroupKey{Id: k.V2, Hier: 2}, uint8(1)); err != nil {
+			return fmt.Errorf("adding cgroup %d to %s: %w", k.V2, m, err)
+		}
+	}
+	if k.V1 != 0 {
+		if err := m.Put(vigilCgroupKey{Id: k.V1, Hier: 1}, uint8(1)); err != nil {
+			return fmt.Errorf("adding v1 cgroup %d to %s: %w", k.V1, m, err)
+		}
+	}
+	return nil
+}
+
+// WatchSequence starts recording every syscall of the tasks in cgroup k
+// (sequence mode must be on). UnwatchSequence stops it.
+func (c *Collector) WatchSequence(k container.Key) error {
+	if !c.cfg.Sequence {
+		return errors.New("sequence mode is off in this collector")
+	}
+	return putCgroup(c.maps.SequenceCgroups, k)
+}
+
+// UnwatchSequence stops recording the syscalls of cgroup k.
+func (c *Collector) UnwatchSequence(k container.Key) error {
+	var errs []error
+	for _, ck := range []vigilCgroupKey{{Id: k.V2, Hier: 2}, {Id: k.V1, Hier: 1}} {
+		if ck.Id == 0 {
+			continue
+		}
+		if err := c.maps.SequenceCgroups.Delete(ck); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("removing cgroup %d from %s: %w", ck.Id, c.maps.SequenceCgroups, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // attach links every program by its section name. A syscall this kernel

@@ -540,6 +540,86 @@ func TestFiltersAndSequence(t *testing.T) {
 	}
 }
 
+// TestSequenceOnDemand starts the sequence mode with no cgroup and adds and
+// removes one while the collector runs, as a scenario runner does when its
+// containers start and stop.
+func TestSequenceOnDemand(t *testing.T) {
+	if os.Geteuid() != 0 {
+		requireBPF(t, errors.New("not root"))
+	}
+	v2root := "/sys/fs/cgroup/unified"
+	if _, err := os.Stat(v2root + "/cgroup.procs"); err != nil {
+		v2root = "/sys/fs/cgroup"
+	}
+	cg := filepath.Join(v2root, fmt.Sprintf("vigil-seq-test-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	var st unix.Stat_t
+	if err := unix.Stat(cg, &st); err != nil {
+		t.Fatal(err)
+	}
+	key := container.Key{V2: st.Ino}
+	c, err := New(Config{ExcludeSelf: true, Sequence: true, SequenceOnDemand: true})
+	requireBPF(t, err)
+	defer c.Close()
+	rec := newRecorder()
+	rec.all = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, rec.add) }()
+	inside := func(tag string) int32 {
+		cmd := actorCmd("noop")
+		cmd.Path = "/bin/sh"
+		cmd.Args = []string{"sh", "-c", "echo $$ > " + cg + "/cgroup.procs && exec /bin/true " + tag}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := int32(cmd.Process.Pid)
+		rec.one(t, "exit "+tag, byPID(pid, trace.KindExit))
+		return pid
+	}
+	syscalls := func(pid int32) int {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		n := 0
+		for _, e := range rec.events {
+			if e.PID == pid && e.Kind == trace.KindSyscall {
+				n++
+			}
+		}
+		return n
+	}
+
+	before := inside("before")
+	if err := c.WatchSequence(key); err != nil {
+		t.Fatal(err)
+	}
+	watched := inside("watched")
+	if err := c.UnwatchSequence(key); err != nil {
+		t.Fatal(err)
+	}
+	after := inside("after")
+	time.Sleep(100 * time.Millisecond)
+	if n := syscalls(watched); n < 3 {
+		t.Errorf("watched cgroup: %d syscall events, want its whole sequence", n)
+	}
+	if n := syscalls(before) + syscalls(after); n != 0 {
+		t.Errorf("%d syscall events while the cgroup was not watched", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	off, err := New(Config{ExcludeSelf: true})
+	requireBPF(t, err)
+	defer off.Close()
+	if err := off.WatchSequence(key); err == nil {
+		t.Error("WatchSequence on a collector without sequence mode: no error")
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	if os.Geteuid() != 0 {
 		requireBPF(t, errors.New("not root"))

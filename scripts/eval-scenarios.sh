@@ -16,6 +16,9 @@ TRAIN=${TRAIN:-45m}   # each benign workload, for the baselines
 TEST=${TEST:-15m}     # each benign workload again, later, for false alarms
 ATTACK=${ATTACK:-2m}  # each attack and anomaly scenario
 PARALLEL=${PARALLEL:-4}
+# Sequence mode records every syscall of the scenario containers too, so the
+# syscall novelty and n-gram detectors are measured with the rest.
+SEQUENCE=${SEQUENCE:-1}
 VIGIL=${VIGIL:-bin/vigil}
 
 benign=$("$VIGIL" scenario list | awk '$2 == "benign" {print $1}')
@@ -23,11 +26,13 @@ hostile=$("$VIGIL" scenario list | awk '$2 == "attack" || $2 == "anomaly" {print
 rm -rf "$OUT"
 mkdir -p "$OUT"
 lake=$OUT/lake
+seq=()
+[ "$SEQUENCE" = 1 ] && seq=(--sequence)
 log() { printf '\n[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 log "1/4 training captures: $(echo $benign) for $TRAIN each"
 # shellcheck disable=SC2086
-"$VIGIL" scenario run --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
+"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
 
 # The split sits on a window boundary after the last training event: a
 # bundle's training range ends where its last window ends, and replay
@@ -40,10 +45,10 @@ log "2/4 test captures: attacks and anomalies ($ATTACK each) beside fresh benign
 # Two capture processes at once: attack runs are short and many, benign
 # test runs long and few.
 # shellcheck disable=SC2086
-"$VIGIL" scenario run --out "$lake" --seed 2 --duration "$TEST" --parallel "$PARALLEL" $benign &
+"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 2 --duration "$TEST" --parallel "$PARALLEL" $benign &
 bg=$!
 # shellcheck disable=SC2086
-"$VIGIL" scenario run --out "$lake" --seed 3 --duration "$ATTACK" --parallel "$PARALLEL" $hostile
+"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 3 --duration "$ATTACK" --parallel "$PARALLEL" $hostile
 wait "$bg"
 
 log "3/4 training on everything before $split"

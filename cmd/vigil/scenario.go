@@ -139,6 +139,7 @@ func newScenarioRunCmd() *cobra.Command {
 		noCapture bool
 		check     bool
 		parallel  int
+		sequence  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME...",
@@ -151,6 +152,9 @@ everything, and write a label next to the traces (labels/scenario/<run>.json).
 The same --seed gives the same timing, data and choices.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if sequence && noCapture {
+				return fmt.Errorf("--sequence records syscalls with the collector: it cannot go with --no-capture")
+			}
 			if check && noCapture {
 				return fmt.Errorf("--check reads the captured traces: it cannot go with --no-capture")
 			}
@@ -187,7 +191,11 @@ The same --seed gives the same timing, data and choices.`,
 			host, _ := os.Hostname()
 			var src runner.Source
 			if !noCapture {
-				c, err := runner.NewCollector(ctx, slog.Default())
+				newCollector := runner.NewCollector
+				if sequence {
+					newCollector = runner.NewSequenceCollector
+				}
+				c, err := newCollector(ctx, slog.Default())
 				if err != nil {
 					return fmt.Errorf("%w (vigil scenario run needs root and BPF; --no-capture runs without traces)", err)
 				}
@@ -216,7 +224,7 @@ The same --seed gives the same timing, data and choices.`,
 			}()
 			runOne := func(ctx context.Context, s *scenario.Scenario) error {
 				cfg := runner.Config{Docker: dc, Image: ref, Seed: seed, Duration: duration, Source: src,
-					Sink: w.Write, Labels: l.Store(), Host: host, BootID: bootID()}
+					Sink: w.Write, Labels: l.Store(), Host: host, BootID: bootID(), Sequence: sequence}
 				res, err := runner.Run(ctx, cfg, s)
 				if err != nil {
 					return fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -265,6 +273,7 @@ The same --seed gives the same timing, data and choices.`,
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Minute, "how long each scenario runs (hours are fine for baselines)")
 	cmd.Flags().BoolVar(&noCapture, "no-capture", false, "run without the collector (labels get PIDs, no uuids, no traces)")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "run up to this many scenarios at the same time (each its own task; one collector for all)")
+	cmd.Flags().BoolVar(&sequence, "sequence", false, "also record every syscall of the scenario's containers (sequence mode, for the n-gram model)")
 	cmd.Flags().BoolVar(&check, "check", false, "read each run back from the lake and check its events against the scenario's expectations")
 	return cmd
 }

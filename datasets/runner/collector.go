@@ -25,11 +25,22 @@ type Capture struct {
 
 // NewCollector loads the collector's BPF programs. Close it when done.
 func NewCollector(ctx context.Context, log *slog.Logger) (*Capture, error) {
+	return newCapture(ctx, log, false)
+}
+
+// NewSequenceCollector is NewCollector with the syscall-sequence mode ready:
+// runs with Config.Sequence also record every syscall of their containers.
+func NewSequenceCollector(ctx context.Context, log *slog.Logger) (*Capture, error) {
+	return newCapture(ctx, log, true)
+}
+
+func newCapture(ctx context.Context, log *slog.Logger, sequence bool) (*Capture, error) {
 	procs := proc.NewTable(proc.Config{Logger: log})
 	res := container.NewResolver(container.Config{Logger: log})
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	res.Start(rctx)
-	c, err := collector.New(collector.Config{ExcludeSelf: true, Procs: procs, Containers: res, Logger: log})
+	c, err := collector.New(collector.Config{ExcludeSelf: true, Procs: procs, Containers: res, Logger: log,
+		Sequence: sequence, SequenceOnDemand: sequence})
 	if err != nil {
 		cancel()
 		res.Close()
@@ -51,6 +62,11 @@ func (c *Capture) Run(ctx context.Context, fn func(*trace.Event)) error {
 // KeyForPID returns the cgroups of a process, so the runner can recognise
 // its containers' events before the resolver has named them.
 func (c *Capture) KeyForPID(pid int) (container.Key, error) { return c.res.KeyForPID(pid) }
+
+// WatchSequence and UnwatchSequence start and stop recording every syscall
+// of a cgroup (NewSequenceCollector only).
+func (c *Capture) WatchSequence(k container.Key) error   { return c.c.WatchSequence(k) }
+func (c *Capture) UnwatchSequence(k container.Key) error { return c.c.UnwatchSequence(k) }
 
 // Stats are the collector's counters (drops included).
 func (c *Capture) Stats() collector.Stats { return c.c.Stats() }

@@ -74,9 +74,12 @@ type Config struct {
 	Sink func(*trace.Event) error
 	// Labels is where the run's label is written; nil skips it.
 	Labels blob.Store
-	Host   string
-	BootID string
-	Log    *slog.Logger
+	// Sequence also records every syscall of the run's containers
+	// (KindSyscall events); Source must come from NewSequenceCollector.
+	Sequence bool
+	Host     string
+	BootID   string
+	Log      *slog.Logger
 }
 
 // Result is one finished run.
@@ -103,6 +106,7 @@ type run struct {
 	// arrive before the resolver has named the container.
 	cgroups     map[uint64]bool
 	cgroupOwner map[uint64]string
+	watched     []container.Key // cgroups whose syscalls are recorded
 	window      struct {
 		sync.Mutex
 		from, to time.Time
@@ -119,6 +123,11 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.Sequence {
+		if _, ok := cfg.Source.(sequencer); !ok {
+			return nil, errNoSequence
+		}
 	}
 	runID := newRunID(s.Name)
 	r := &run{
@@ -139,6 +148,7 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 
 	// Cleanup runs on a context of its own: Ctrl-C cancels ctx, and that is
 	// exactly when the containers must still go.
+	defer r.unwatch()
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		defer cancel()
@@ -507,6 +517,14 @@ type attributor interface {
 	Attributed(pid int) bool
 }
 
+// sequencer is what a Source offers when it can record syscall sequences.
+type sequencer interface {
+	WatchSequence(container.Key) error
+	UnwatchSequence(container.Key) error
+}
+
+var errNoSequence = errors.New("sequence mode needs a capture from NewSequenceCollector")
+
 // keyer is what a Source may offer to map a PID to its cgroup ids.
 type keyer interface {
 	KeyForPID(pid int) (container.Key, error)
@@ -526,14 +544,43 @@ func (r *run) learnCgroups(cid string, pid int) {
 		return
 	}
 	self, _ := k.KeyForPID(os.Getpid())
+	if key.V2 == self.V2 || key.V2 == self.V1 {
+		key.V2 = 0
+	}
+	if key.V1 == self.V2 || key.V1 == self.V1 {
+		key.V1 = 0
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, id := range []uint64{key.V2, key.V1} {
-		if id != 0 && id != self.V2 && id != self.V1 {
+		if id != 0 {
 			r.cgroups[id] = true
 			r.cgroupOwner[id] = cid
 		}
 	}
+	if q, ok := r.cfg.Source.(sequencer); ok && r.cfg.Sequence && key != (container.Key{}) {
+		if err := q.WatchSequence(key); err != nil {
+			r.note("recording the syscalls of container %.12s: %v", cid, err)
+			return
+		}
+		r.watched = append(r.watched, key)
+	}
+}
+
+// unwatch stops recording the syscalls of the run's containers.
+func (r *run) unwatch() {
+	q, ok := r.cfg.Source.(sequencer)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.watched {
+		if err := q.UnwatchSequence(k); err != nil {
+			r.log.Warn("stopping syscall recording", logkey.Err, err)
+		}
+	}
+	r.watched = nil
 }
 
 func (r *run) setID(name, id string) {

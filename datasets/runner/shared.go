@@ -100,6 +100,21 @@ func (s *Shared) Attributed(pid int) bool {
 	return true
 }
 
+// WatchSequence and UnwatchSequence pass on to the underlying source.
+func (s *Shared) WatchSequence(k container.Key) error {
+	if q, ok := s.src.(sequencer); ok {
+		return q.WatchSequence(k)
+	}
+	return errNoSequence
+}
+
+func (s *Shared) UnwatchSequence(k container.Key) error {
+	if q, ok := s.src.(sequencer); ok {
+		return q.UnwatchSequence(k)
+	}
+	return errNoSequence
+}
+
 // Close stops reading and returns the read loop's error, if any.
 func (s *Shared) Close() error {
 	s.cancel()
