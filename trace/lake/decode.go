@@ -1,282 +1,631 @@
 package lake
 
 import (
-	"bytes"
-	"slices"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
 	"strings"
+	"unsafe"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/vigilsec/vigil/trace"
 )
 
-// Events are decoded column by column from Arrow record batches: each column
-// is one tight loop over the batch, and each dictionary value becomes a Go
-// string once per row group instead of once per row. This is several times
-// faster than reconstructing rows one at a time, which matters because
-// training and replay read every event of the lake.
+// Events are decoded straight from Parquet pages with parquet-go's low-level
+// API, column by column into a batch of trace.Event: a dictionary page becomes
+// Go strings once per row group, and each data page is one tight loop from its
+// dictionary indexes or typed values into the batch. Replay and training read
+// every event of the lake, so this path must cost a small fraction of what
+// scoring an event costs; a general-purpose reader (Arrow's record batches
+// copied into events) costs several times more.
 
-// decoder fills one field of a batch of events from one Arrow column.
-type decoder interface {
-	decode(ev []trace.Event, col arrow.Array)
+// fieldKind is how a column lands in trace.Event.
+type fieldKind uint8
+
+const (
+	intField fieldKind = iota
+	stringField
+	boolField
+	listField // []string
+)
+
+// eventField is one column of trace.Event and where its value lives.
+type eventField struct {
+	name string
+	off  uintptr // offset in trace.Event
+	kind fieldKind
+	// putInts decodes rows of an integer column into the field, converted
+	// to its Go type (intField only).
+	putInts func(c *column, ev []trace.Event)
 }
 
-// newDecoders returns a fresh decoder for each column of trace.Event; fresh
-// because string decoders cache the dictionary of the current row group.
-func newDecoders() map[string]decoder {
-	s := func(get func(*trace.Event) *string) decoder { return &strDecoder{get: get} }
-	l := func(get func(*trace.Event) *[]string) decoder { return listDecoder(get) }
-	b := func(get func(*trace.Event) *bool) decoder { return boolDecoder(get) }
-	return map[string]decoder{
-		"time":                   num(func(e *trace.Event) *int64 { return &e.Time }),
-		"host":                   s(func(e *trace.Event) *string { return &e.Host }),
-		"boot_id":                s(func(e *trace.Event) *string { return &e.BootID }),
-		"kind":                   &strDecoder{getKind: func(e *trace.Event) *trace.Kind { return &e.Kind }},
-		"pid":                    num(func(e *trace.Event) *int32 { return &e.PID }),
-		"tid":                    num(func(e *trace.Event) *int32 { return &e.TID }),
-		"ppid":                   num(func(e *trace.Event) *int32 { return &e.PPID }),
-		"ns_pid":                 num(func(e *trace.Event) *int32 { return &e.NSPID }),
-		"uid":                    num(func(e *trace.Event) *uint32 { return &e.UID }),
-		"euid":                   num(func(e *trace.Event) *uint32 { return &e.EUID }),
-		"gid":                    num(func(e *trace.Event) *uint32 { return &e.GID }),
-		"egid":                   num(func(e *trace.Event) *uint32 { return &e.EGID }),
-		"comm":                   s(func(e *trace.Event) *string { return &e.Comm }),
-		"exe_path":               s(func(e *trace.Event) *string { return &e.ExePath }),
-		"argv":                   l(func(e *trace.Event) *[]string { return &e.Argv }),
-		"argv_truncated":         b(func(e *trace.Event) *bool { return &e.ArgvTruncated }),
-		"cwd":                    s(func(e *trace.Event) *string { return &e.Cwd }),
-		"proc_start":             num(func(e *trace.Event) *int64 { return &e.ProcStart }),
-		"proc_uuid":              s(func(e *trace.Event) *string { return &e.ProcUUID }),
-		"parent_uuid":            s(func(e *trace.Event) *string { return &e.ParentUUID }),
-		"exe_sha256":             s(func(e *trace.Event) *string { return &e.ExeSHA256 }),
-		"cgroup_id":              num(func(e *trace.Event) *uint64 { return &e.CgroupID }),
-		"container_id":           s(func(e *trace.Event) *string { return &e.ContainerID }),
-		"container_runtime":      s(func(e *trace.Event) *string { return &e.Runtime }),
-		"container_image":        s(func(e *trace.Event) *string { return &e.Image }),
-		"container_image_digest": s(func(e *trace.Event) *string { return &e.ImageDigest }),
-		"container_name":         s(func(e *trace.Event) *string { return &e.ContainerName }),
-		"ecs_cluster":            s(func(e *trace.Event) *string { return &e.Cluster }),
-		"ecs_task_arn":           s(func(e *trace.Event) *string { return &e.TaskARN }),
-		"ecs_task_family":        s(func(e *trace.Event) *string { return &e.TaskFamily }),
-		"ecs_task_revision":      s(func(e *trace.Event) *string { return &e.TaskRevision }),
-		"ecs_container_name":     s(func(e *trace.Event) *string { return &e.ECSContainerName }),
-		"ecs_launch_type":        s(func(e *trace.Event) *string { return &e.LaunchType }),
-		"workload":               s(func(e *trace.Event) *string { return &e.Workload }),
-		"syscall":                num(func(e *trace.Event) *int32 { return &e.Syscall }),
-		"ret":                    num(func(e *trace.Event) *int64 { return &e.Ret }),
-		"path":                   s(func(e *trace.Event) *string { return &e.Path }),
-		"new_path":               s(func(e *trace.Event) *string { return &e.NewPath }),
-		"path_truncated":         b(func(e *trace.Event) *bool { return &e.PathTruncated }),
-		"flags":                  num(func(e *trace.Event) *uint64 { return &e.Flags }),
-		"mode":                   num(func(e *trace.Event) *uint32 { return &e.Mode }),
-		"fd":                     num(func(e *trace.Event) *int32 { return &e.FD }),
-		"net_family":             num(func(e *trace.Event) *uint16 { return &e.NetFamily }),
-		"net_protocol":           num(func(e *trace.Event) *uint8 { return &e.NetProto }),
-		"net_src_addr":           s(func(e *trace.Event) *string { return &e.SrcAddr }),
-		"net_src_port":           num(func(e *trace.Event) *uint16 { return &e.SrcPort }),
-		"net_dst_addr":           s(func(e *trace.Event) *string { return &e.DstAddr }),
-		"net_dst_port":           num(func(e *trace.Event) *uint16 { return &e.DstPort }),
-		"dns_name":               s(func(e *trace.Event) *string { return &e.DNSName }),
-		"dns_type":               num(func(e *trace.Event) *uint16 { return &e.DNSType }),
-		"dns_answers":            l(func(e *trace.Event) *[]string { return &e.DNSAnswers }),
-		"target_pid":             num(func(e *trace.Event) *int32 { return &e.TargetPID }),
-		"module":                 s(func(e *trace.Event) *string { return &e.Module }),
+// eventFields is derived from trace.Event's parquet tags, so the reader
+// follows the schema the writer uses without a second list to keep in step.
+var eventFields = func() []eventField {
+	t := reflect.TypeFor[trace.Event]()
+	var out []eventField
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("parquet"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		f := eventField{name: name, off: sf.Offset}
+		switch sf.Type.Kind() {
+		case reflect.String:
+			f.kind = stringField
+		case reflect.Bool:
+			f.kind = boolField
+		case reflect.Slice:
+			if sf.Type.Elem().Kind() != reflect.String {
+				panic("lake: no decoder for trace.Event." + sf.Name)
+			}
+			f.kind = listField
+		default:
+			f.kind = intField
+			f.putInts = intPutters[sf.Type.Kind()]
+			if f.putInts == nil {
+				panic("lake: no decoder for trace.Event." + sf.Name)
+			}
+		}
+		out = append(out, f)
 	}
+	return out
+}()
+
+var intPutters = map[reflect.Kind]func(*column, []trace.Event){
+	reflect.Int8: putInts[int8], reflect.Int16: putInts[int16], reflect.Int32: putInts[int32], reflect.Int64: putInts[int64],
+	reflect.Uint8: putInts[uint8], reflect.Uint16: putInts[uint16], reflect.Uint32: putInts[uint32], reflect.Uint64: putInts[uint64],
 }
 
 type integer interface {
 	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
 }
 
-type numDecoder[F integer] func(*trace.Event) *F
-
-func num[F integer](get func(*trace.Event) *F) decoder { return numDecoder[F](get) }
-
-func (get numDecoder[F]) decode(ev []trace.Event, col arrow.Array) {
-	switch a := col.(type) {
-	case *array.Int8:
-		fill(ev, a, a.Int8Values(), get)
-	case *array.Int16:
-		fill(ev, a, a.Int16Values(), get)
-	case *array.Int32:
-		fill(ev, a, a.Int32Values(), get)
-	case *array.Int64:
-		fill(ev, a, a.Int64Values(), get)
-	case *array.Uint8:
-		fill(ev, a, a.Uint8Values(), get)
-	case *array.Uint16:
-		fill(ev, a, a.Uint16Values(), get)
-	case *array.Uint32:
-		fill(ev, a, a.Uint32Values(), get)
-	case *array.Uint64:
-		fill(ev, a, a.Uint64Values(), get)
-	case *array.Timestamp:
-		fill(ev, a, a.TimestampValues(), get)
-	}
+// fieldAt points at the field at offset off of ev[i]. Fields are reached by
+// offset rather than through accessor functions: an indirect call per value
+// and column would cost as much as the decoding itself.
+func fieldAt[F any](ev []trace.Event, i int, off uintptr) *F {
+	return (*F)(unsafe.Add(unsafe.Pointer(&ev[i]), off))
 }
 
-func fill[V integer, F integer](ev []trace.Event, a arrow.Array, vals []V, get func(*trace.Event) *F) {
-	vals = vals[:len(ev)]
-	if a.NullN() == 0 {
-		for i := range ev {
-			*get(&ev[i]) = F(vals[i])
-		}
-		return
+// b2i is 1 for true: the compiler makes it a flag move, not a branch, which
+// matters where nulls and values alternate unpredictably.
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	for i := range ev {
-		if a.IsValid(i) {
-			*get(&ev[i]) = F(vals[i])
-		} else {
-			*get(&ev[i]) = 0
-		}
-	}
+	return 0
 }
 
-type boolDecoder func(*trace.Event) *bool
-
-func (get boolDecoder) decode(ev []trace.Event, col arrow.Array) {
-	a, ok := col.(*array.Boolean)
-	if !ok {
-		return
-	}
-	for i := range ev {
-		*get(&ev[i]) = a.IsValid(i) && a.Value(i)
-	}
-}
-
-// strDecoder copies strings out of Arrow's buffers, which are reused after
-// the batch. Values are interned: a dictionary value seen in an earlier batch
-// or row group costs a map lookup, not an allocation.
-type strDecoder struct {
-	get     func(*trace.Event) *string
-	getKind func(*trace.Event) *trace.Kind
-	intern  map[string]string
-	dict    arrow.Array // the dictionary strs was built from
-	strs    []string    // that dictionary, interned
-	// Arrow hands out a new dictionary object with every batch even when
-	// the row group's dictionary is the same; its bytes tell.
-	dictBytes []byte
-	dictOffs  []int32
-}
-
-// sameDict reports whether dict holds exactly the values strs was built from,
-// and remembers dict's bytes when it does not.
-func (d *strDecoder) sameDict(dict arrow.Array) bool {
-	if dict == d.dict {
-		return true
-	}
-	d.dict = dict
-	sa, ok := dict.(*array.String)
-	if !ok {
-		d.dictBytes, d.dictOffs = nil, nil
-		return false
-	}
-	vb, offs := sa.ValueBytes(), sa.ValueOffsets()
-	if d.dictOffs != nil && slices.Equal(offs, d.dictOffs) && bytes.Equal(vb, d.dictBytes) {
-		return true
-	}
-	d.dictBytes = append(d.dictBytes[:0], vb...)
-	d.dictOffs = append(d.dictOffs[:0], offs...)
-	return false
-}
+// errColumnEnded is returned when a column chunk has fewer rows than its row
+// group says.
+var errColumnEnded = errors.New("column ends before the row group's last row")
 
 // maxIntern bounds the intern table of one column; past it, it starts over.
 const maxIntern = 1 << 16
 
-func (d *strDecoder) set(e *trace.Event, s string) {
-	if d.getKind != nil {
-		*d.getKind(e) = trace.Kind(s)
-	} else {
-		*d.get(e) = s
-	}
+// column decodes one leaf column of a file into its field, page by page. It
+// lives as long as the file's cursor, so its intern table and dictionary
+// carry over between row groups.
+type column struct {
+	field    *eventField
+	path     string
+	maxDef   byte
+	maxRep   byte
+	elemDef  byte // lists: definition levels below this mean no element
+	unsigned bool // int32 values are unsigned: widen without sign extension
+
+	pages parquet.Pages
+	page  parquet.Page
+	eof   bool // pages is exhausted
+
+	// The current page: levels (nil when the column has none), the index of
+	// the next level and of the next non-null value, and the values.
+	def, rep []byte
+	nlev     int
+	lev, val int
+	idx      []int32 // dictionary indexes
+	i32      []int32
+	i64      []int64
+	bits     []byte
+	data     []byte
+	offs     []uint32
+
+	dict   parquet.Dictionary
+	dstr   []string // dict as strings, then ""
+	dnum   []int64  // dict as numbers
+	intern map[string]string
+
+	scratch []int64
+	elems   []string // one row's list elements
 }
 
-func (d *strDecoder) internString(v string) string {
-	if s, ok := d.intern[v]; ok {
+// newColumn checks that a file's leaf column can fill field f; nil when it
+// cannot (another type or shape, e.g. a column of that name in an older or
+// foreign file), which leaves the field zero.
+func newColumn(f *eventField, path []string, leaf parquet.LeafColumn) *column {
+	typ := leaf.Node.Type()
+	kind := typ.Kind()
+	c := &column{
+		field:  f,
+		path:   strings.Join(path, "."),
+		maxDef: byte(leaf.MaxDefinitionLevel),
+		maxRep: byte(leaf.MaxRepetitionLevel),
+	}
+	flat := len(path) == 1 && leaf.MaxRepetitionLevel == 0
+	switch f.kind {
+	case intField:
+		if !flat || (kind != parquet.Int32 && kind != parquet.Int64) {
+			return nil
+		}
+		c.unsigned = isUnsigned(typ)
+	case stringField:
+		if !flat || kind != parquet.ByteArray {
+			return nil
+		}
+	case boolField:
+		if !flat || kind != parquet.Boolean {
+			return nil
+		}
+	case listField:
+		if leaf.MaxRepetitionLevel != 1 || len(path) < 2 || kind != parquet.ByteArray {
+			return nil
+		}
+		// An element exists from the repeated node's level on; an
+		// optional element one level below maxDef is a null element.
+		c.elemDef = c.maxDef
+		if leaf.Node.Optional() {
+			c.elemDef--
+		}
+	}
+	return c
+}
+
+// isUnsigned says whether an integer column holds unsigned values, by its
+// logical type or, in older files, its converted type.
+func isUnsigned(typ parquet.Type) bool {
+	if lt := typ.LogicalType(); lt != nil {
+		if it, ok := lt.Value.(*format.IntType); ok {
+			return !it.IsSigned
+		}
+	}
+	if ct := typ.ConvertedType(); ct != nil {
+		switch *ct {
+		case deprecated.Uint8, deprecated.Uint16, deprecated.Uint32, deprecated.Uint64:
+			return true
+		}
+	}
+	return false
+}
+
+// start begins a row group's column chunk.
+func (c *column) start(chunk parquet.ColumnChunk) {
+	c.pages = chunk.Pages()
+	c.eof = false
+	c.nlev, c.lev = 0, 0
+}
+
+// stop releases the column chunk.
+func (c *column) stop() {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page = nil
+	}
+	if c.pages != nil {
+		c.pages.Close()
+		c.pages = nil
+	}
+	c.def, c.rep, c.idx, c.i32, c.i64, c.bits, c.data, c.offs = nil, nil, nil, nil, nil, nil, nil, nil
+}
+
+// nextPage reads the column chunk's next data page; io.EOF at its end.
+func (c *column) nextPage() error {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page = nil
+	}
+	c.def, c.rep, c.idx, c.i32, c.i64, c.bits, c.data, c.offs = nil, nil, nil, nil, nil, nil, nil, nil
+	c.nlev, c.lev, c.val = 0, 0, 0
+	if c.eof {
+		return io.EOF
+	}
+	p, err := c.pages.ReadPage()
+	if err != nil {
+		if err == io.EOF {
+			c.eof = true
+		}
+		return err
+	}
+	c.page = p
+	c.nlev = int(p.NumValues())
+	if c.maxDef > 0 {
+		c.def = p.DefinitionLevels()
+		if len(c.def) != c.nlev {
+			return fmt.Errorf("page has %d definition levels for %d values", len(c.def), c.nlev)
+		}
+	}
+	if c.maxRep > 0 {
+		c.rep = p.RepetitionLevels()
+		if len(c.rep) != c.nlev {
+			return fmt.Errorf("page has %d repetition levels for %d values", len(c.rep), c.nlev)
+		}
+	}
+	vals := p.Data()
+	if d := p.Dictionary(); d != nil {
+		if d != c.dict {
+			if err := c.loadDict(d); err != nil {
+				return err
+			}
+		}
+		c.idx = vals.Int32()
+		return nil
+	}
+	switch vals.Kind() {
+	case encoding.Int32:
+		c.i32 = vals.Int32()
+	case encoding.Int64:
+		c.i64 = vals.Int64()
+	case encoding.Boolean:
+		c.bits = vals.Boolean()
+	case encoding.ByteArray:
+		c.data, c.offs = vals.ByteArray()
+	default:
+		return fmt.Errorf("page of %s values", vals.Kind())
+	}
+	return nil
+}
+
+// loadDict turns a column chunk's dictionary into Go values once.
+func (c *column) loadDict(d parquet.Dictionary) error {
+	c.dict = d
+	vals := d.Page().Data()
+	n := d.Len()
+	c.dstr, c.dnum = c.dstr[:0], c.dnum[:0]
+	switch vals.Kind() {
+	case encoding.ByteArray:
+		data, offs := vals.ByteArray()
+		for i := range n {
+			c.dstr = append(c.dstr, string(data[offs[i]:offs[i+1]]))
+		}
+		c.dstr = append(c.dstr, "") // what null rows take
+	case encoding.Int32:
+		for _, v := range vals.Int32()[:n] {
+			c.dnum = append(c.dnum, c.widen(v))
+		}
+	case encoding.Int64:
+		c.dnum = append(c.dnum, vals.Int64()[:n]...)
+	default:
+		// Writers do not dictionary-encode booleans.
+		return fmt.Errorf("dictionary of %s values", vals.Kind())
+	}
+	return nil
+}
+
+func (c *column) widen(v int32) int64 {
+	if c.unsigned {
+		return int64(uint32(v))
+	}
+	return int64(v)
+}
+
+// internBytes returns b as a string shared with earlier equal values, so a
+// value repeated across row groups and batches is one allocation.
+func (c *column) internBytes(b []byte) string {
+	if s, ok := c.intern[string(b)]; ok {
 		return s
 	}
-	if d.intern == nil || len(d.intern) >= maxIntern {
-		d.intern = make(map[string]string, 256)
+	if c.intern == nil || len(c.intern) >= maxIntern {
+		c.intern = make(map[string]string, 256)
 	}
-	s := strings.Clone(v)
-	d.intern[s] = s
+	s := string(b)
+	c.intern[s] = s
 	return s
 }
 
-func (d *strDecoder) decode(ev []trace.Event, col arrow.Array) {
-	switch a := col.(type) {
-	case *array.Dictionary:
-		// Batches of one row group share its dictionary.
-		if dict := a.Dictionary(); !d.sameDict(dict) {
-			d.strs = d.strs[:0]
-			for i := 0; i < dict.Len(); i++ {
-				d.strs = append(d.strs, d.internString(valueString(dict, i)))
-			}
-		}
-		if idx, ok := a.Indices().(*array.Int32); ok {
-			vals := idx.Int32Values()
-			for i := range ev {
-				if a.IsValid(i) {
-					d.set(&ev[i], d.strs[vals[i]])
-				} else {
-					d.set(&ev[i], "")
+// str is the string of the v-th non-null value of the page.
+func (c *column) str(v int) string {
+	if c.idx != nil {
+		return c.dstr[c.idx[v]]
+	}
+	return c.internBytes(c.data[c.offs[v]:c.offs[v+1]])
+}
+
+// decode fills the column's field of every event of ev with the column
+// chunk's next len(ev) rows.
+func (c *column) decode(ev []trace.Event) error {
+	if c.field.kind == listField {
+		return c.decodeLists(ev)
+	}
+	for len(ev) > 0 {
+		if c.lev == c.nlev {
+			if err := c.nextPage(); err != nil {
+				if err == io.EOF {
+					return errColumnEnded
 				}
+				return err
 			}
-			return
+			continue
 		}
-		for i := range ev {
-			if a.IsValid(i) {
-				d.set(&ev[i], d.strs[a.GetValueIndex(i)])
-			} else {
-				d.set(&ev[i], "")
-			}
+		m := min(len(ev), c.nlev-c.lev)
+		switch c.field.kind {
+		case intField:
+			c.field.putInts(c, ev[:m])
+		case stringField:
+			c.putStrings(ev[:m])
+		case boolField:
+			c.putBools(ev[:m])
 		}
-	case *array.String, *array.Binary, *array.LargeString:
-		for i := range ev {
-			if a.IsValid(i) {
-				d.set(&ev[i], d.internString(valueString(a, i)))
-			} else {
-				d.set(&ev[i], "")
-			}
-		}
+		ev = ev[m:]
 	}
+	return nil
 }
 
-func valueString(a arrow.Array, i int) string {
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value(i)
-	case *array.LargeString:
-		return a.Value(i)
-	case *array.Binary:
-		return string(a.Value(i))
-	}
-	return ""
-}
-
-type listDecoder func(*trace.Event) *[]string
-
-func (get listDecoder) decode(ev []trace.Event, col arrow.Array) {
-	a, ok := col.(*array.List)
-	if !ok {
+// putInts decodes len(ev) rows of the current page of an integer column.
+// Rows of an optional column are spread from the packed non-null values
+// without branches: a null row takes a value masked to zero and does not
+// advance.
+func putInts[F integer](c *column, ev []trace.Event) {
+	off, v, m := c.field.off, c.val, len(ev)
+	if c.def == nil {
+		switch {
+		case c.idx != nil:
+			dict := c.dnum
+			for i, x := range c.idx[v : v+m] {
+				*fieldAt[F](ev, i, off) = F(dict[x])
+			}
+		case c.i64 != nil:
+			for i, x := range c.i64[v : v+m] {
+				*fieldAt[F](ev, i, off) = F(x)
+			}
+		case c.unsigned:
+			for i, x := range c.i32[v : v+m] {
+				*fieldAt[F](ev, i, off) = F(uint32(x))
+			}
+		default:
+			for i, x := range c.i32[v : v+m] {
+				*fieldAt[F](ev, i, off) = F(x)
+			}
+		}
+		c.lev += m
+		c.val += m
 		return
 	}
-	vals := a.ListValues()
-	offsets := a.Offsets()
-	for i := range ev {
-		*get(&ev[i]) = nil
-		if !a.IsValid(i) {
-			continue
-		}
-		lo, hi := int(offsets[i]), int(offsets[i+1])
-		if lo == hi {
-			continue
-		}
-		out := make([]string, hi-lo)
-		for j := lo; j < hi; j++ {
-			out[j-lo] = strings.Clone(valueString(vals, j))
-		}
-		*get(&ev[i]) = out
+	def := c.def[c.lev : c.lev+m]
+	maxDef := c.maxDef
+	k := 0
+	for _, d := range def {
+		k += b2i(d == maxDef)
 	}
+	if cap(c.scratch) <= k {
+		c.scratch = make([]int64, k+1, max(k+1, 1024))
+	}
+	s := c.scratch[:k+1]
+	switch {
+	case c.idx != nil:
+		dict := c.dnum
+		for i, x := range c.idx[v : v+k] {
+			s[i] = dict[x]
+		}
+	case c.i64 != nil:
+		copy(s, c.i64[v:v+k])
+	case c.unsigned:
+		for i, x := range c.i32[v : v+k] {
+			s[i] = int64(uint32(x))
+		}
+	default:
+		for i, x := range c.i32[v : v+k] {
+			s[i] = int64(x)
+		}
+	}
+	s[k] = 0 // read, masked, by trailing nulls
+	j := 0
+	for i, d := range def {
+		p := b2i(d == maxDef)
+		*fieldAt[F](ev, i, off) = F(s[j] & -int64(p))
+		j += p
+	}
+	c.lev += m
+	c.val += k
+}
+
+func (c *column) putStrings(ev []trace.Event) {
+	off, v := c.field.off, c.val
+	switch {
+	case c.def == nil && c.idx != nil:
+		dict := c.dstr
+		for i, x := range c.idx[v : v+len(ev)] {
+			*fieldAt[string](ev, i, off) = dict[x]
+		}
+		v += len(ev)
+	case c.def == nil:
+		for i := range ev {
+			*fieldAt[string](ev, i, off) = c.internBytes(c.data[c.offs[v]:c.offs[v+1]])
+			v++
+		}
+	case c.idx != nil:
+		// As putInts, without branches: a null row reads the index of the
+		// next value (or the last), masked to the empty string's.
+		dict, idx, maxDef := c.dstr, c.idx[v:], c.maxDef
+		null := int32(len(dict) - 1)
+		last, j := len(idx)-1, 0
+		for i, d := range c.def[c.lev : c.lev+len(ev)] {
+			p := b2i(d == maxDef)
+			mask := -int32(p)
+			x := null
+			if last >= 0 {
+				x = idx[min(j, last)]&mask | null&^mask
+			}
+			*fieldAt[string](ev, i, off) = dict[x]
+			j += p
+		}
+		v += j
+	default:
+		for i, d := range c.def[c.lev : c.lev+len(ev)] {
+			s := ""
+			if d == c.maxDef {
+				s = c.internBytes(c.data[c.offs[v]:c.offs[v+1]])
+				v++
+			}
+			*fieldAt[string](ev, i, off) = s
+		}
+	}
+	c.lev += len(ev)
+	c.val = v
+}
+
+func (c *column) putBools(ev []trace.Event) {
+	off, v, bits := c.field.off, c.val, c.bits
+	if c.def == nil {
+		for i := range ev {
+			*fieldAt[bool](ev, i, off) = bits[v>>3]>>(v&7)&1 != 0
+			v++
+		}
+	} else {
+		for i, d := range c.def[c.lev : c.lev+len(ev)] {
+			b := false
+			if d == c.maxDef {
+				b = bits[v>>3]>>(v&7)&1 != 0
+				v++
+			}
+			*fieldAt[bool](ev, i, off) = b
+		}
+	}
+	c.lev += len(ev)
+	c.val = v
+}
+
+// decodeLists fills len(ev) rows of a list column. A null or empty list is
+// nil; every other list is a new slice the caller may keep. Rows are walked
+// level by level because one may go on into the next page.
+func (c *column) decodeLists(ev []trace.Event) error {
+	off := c.field.off
+	for i := range ev {
+		for c.lev == c.nlev {
+			if err := c.nextPage(); err != nil {
+				if err == io.EOF {
+					return errColumnEnded
+				}
+				return err
+			}
+		}
+		if c.rep[c.lev] != 0 {
+			return fmt.Errorf("row starts with repetition level %d", c.rep[c.lev])
+		}
+		c.elems = c.elems[:0]
+		for {
+			if d := c.def[c.lev]; d >= c.elemDef {
+				s := ""
+				if d == c.maxDef {
+					s = c.str(c.val)
+					c.val++
+				}
+				c.elems = append(c.elems, s)
+			}
+			c.lev++
+			if c.lev == c.nlev {
+				// The row may go on in the next page.
+				if err := c.nextPage(); err == io.EOF {
+					break
+				} else if err != nil {
+					return err
+				}
+			}
+			if c.lev == c.nlev || c.rep[c.lev] == 0 {
+				break
+			}
+		}
+		var list []string
+		if len(c.elems) > 0 {
+			list = make([]string, len(c.elems))
+			copy(list, c.elems)
+		}
+		*fieldAt[[]string](ev, i, off) = list
+	}
+	return nil
+}
+
+// fileDecoder reads the events of chosen row groups of one file in batches.
+type fileDecoder struct {
+	file    *parquet.File
+	groups  []int // row groups to read, in order
+	next    int   // index in groups of the next row group
+	group   int   // the row group being read
+	left    int64 // rows of it not yet decoded
+	cols    []*column
+	leaves  []int // file leaf column of each of cols
+	partial bool  // some field has no column: batches are zeroed first
+}
+
+func newFileDecoder(f *parquet.File, groups []int) *fileDecoder {
+	d := &fileDecoder{file: f, groups: groups, group: -1}
+	filled := make([]bool, len(eventFields))
+	byName := make(map[string]int, len(eventFields))
+	for i, ef := range eventFields {
+		byName[ef.name] = i
+	}
+	sc := f.Schema()
+	for _, path := range sc.Columns() {
+		i, ok := byName[path[0]]
+		if !ok || filled[i] {
+			continue
+		}
+		leaf, ok := sc.Lookup(path...)
+		if !ok {
+			continue
+		}
+		if c := newColumn(&eventFields[i], path, leaf); c != nil {
+			filled[i] = true
+			d.cols = append(d.cols, c)
+			d.leaves = append(d.leaves, leaf.ColumnIndex)
+		}
+	}
+	d.partial = len(d.cols) < len(eventFields)
+	return d
+}
+
+// read decodes the next events into batch and says how many; 0 at the end.
+func (d *fileDecoder) read(batch []trace.Event) (int, error) {
+	for d.left == 0 {
+		d.stopGroup()
+		if d.next == len(d.groups) {
+			return 0, nil
+		}
+		d.group = d.groups[d.next]
+		d.next++
+		rg := d.file.RowGroups()[d.group]
+		d.left = rg.NumRows()
+		chunks := rg.ColumnChunks()
+		for i, c := range d.cols {
+			c.start(chunks[d.leaves[i]])
+		}
+	}
+	ev := batch[:min(int64(len(batch)), d.left)]
+	if d.partial {
+		clear(ev)
+	}
+	for _, c := range d.cols {
+		if err := c.decode(ev); err != nil {
+			return 0, fmt.Errorf("row group %d, column %s: %w", d.group, c.path, err)
+		}
+	}
+	d.left -= int64(len(ev))
+	return len(ev), nil
+}
+
+func (d *fileDecoder) stopGroup() {
+	for _, c := range d.cols {
+		c.stop()
+	}
+}
+
+func (d *fileDecoder) close() {
+	d.stopGroup()
+	d.left = 0
+	d.next = len(d.groups)
 }

@@ -4,17 +4,12 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -266,24 +261,21 @@ func (l *Lake) scanGroup(ctx context.Context, objs []blob.Object, q Query, from,
 
 // cursor walks the matching events of one file, a batch at a time.
 type cursor struct {
-	key  string
-	file blob.File
-	q    Query
-	from int64
-	to   int64
-	rdr  *file.Reader
-	rr   pqarrow.RecordReader
-	decs []decoder // one per record column; nil for columns this reader does not know
-	// partial is set when some field of trace.Event has no column in the
-	// file (an older schema): batches are then zeroed before decoding,
-	// since decoders only write the fields they own.
-	partial bool
-	batch   []trace.Event
-	n, pos  int
-	done    bool
+	key    string
+	file   blob.File
+	q      Query
+	from   int64
+	to     int64
+	dec    *fileDecoder
+	batch  []trace.Event
+	n, pos int
+	done   bool
 }
 
-const readBatch = 4096
+// readBatch rows are decoded at a time: a batch of events (about 620 bytes
+// each) then stays in the core's L2 cache while each column is written into
+// it; 4096 rows did not, and decoded at two thirds of the speed.
+const readBatch = 512
 
 func (l *Lake) openCursor(ctx context.Context, key string, q Query, from, to int64) (c *cursor, err error) {
 	f, err := l.store.Open(ctx, key)
@@ -320,36 +312,7 @@ func (l *Lake) openCursor(ctx context.Context, key string, q Query, from, to int
 	if len(groups) == 0 {
 		return c, nil
 	}
-	c.rdr, err = file.NewParquetReader(readSeeker{f: f})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	props := pqarrow.ArrowReadProperties{BatchSize: readBatch}
-	sc := c.rdr.MetaData().Schema
-	for i := 0; i < sc.NumColumns(); i++ {
-		col := sc.Column(i)
-		if col.PhysicalType() == parquet.Types.ByteArray && col.MaxRepetitionLevel() == 0 {
-			props.SetReadDict(i, true) // keep dictionaries: one string per value
-		}
-	}
-	fr, err := pqarrow.NewFileReader(c.rdr, props, memory.DefaultAllocator)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	c.rr, err = fr.GetRecordReader(ctx, nil, groups)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	decs := newDecoders()
-	known := 0
-	for _, field := range c.rr.Schema().Fields() {
-		d := decs[field.Name]
-		if d != nil {
-			known++
-		}
-		c.decs = append(c.decs, d)
-	}
-	c.partial = known < len(decs)
+	c.dec = newFileDecoder(pf, groups)
 	c.done = false
 	return c, nil
 }
@@ -383,39 +346,31 @@ func (c *cursor) fill() (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s: corrupt Parquet data: %v", c.key, r)
 		}
+		if err != nil {
+			c.done = true
+		}
 	}()
 	c.pos, c.n = 0, 0
-	if c.done || !c.rr.Next() {
-		c.done = true
-		if c.rr != nil && c.rr.Err() != nil && c.rr.Err() != io.EOF {
-			return fmt.Errorf("%s: reading rows: %w", c.key, c.rr.Err())
-		}
+	if c.done {
 		return nil
 	}
-	rec := c.rr.RecordBatch()
-	n := int(rec.NumRows())
-	if cap(c.batch) < n {
-		c.batch = make([]trace.Event, n)
+	if c.batch == nil {
+		c.batch = make([]trace.Event, readBatch)
 	}
-	c.batch = c.batch[:n]
-	if c.partial {
-		clear(c.batch)
+	n, err := c.dec.read(c.batch)
+	if err != nil {
+		return fmt.Errorf("%s: reading rows: %w", c.key, err)
 	}
-	for j, d := range c.decs {
-		if d != nil {
-			d.decode(c.batch, rec.Column(j))
-		}
+	if n == 0 {
+		c.done = true
 	}
 	c.n = n
 	return nil
 }
 
 func (c *cursor) close() {
-	if c.rr != nil {
-		c.rr.Release()
-	}
-	if c.rdr != nil {
-		c.rdr.Close()
+	if c.dec != nil {
+		c.dec.close()
 	}
 	c.file.Close()
 }
