@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/vigilsec/vigil/trace"
 )
@@ -128,10 +129,14 @@ type Extractor struct {
 type streamKey struct{ workload, instance string }
 
 type stream struct {
-	key     streamKey
-	cur     *agg
-	prev    *agg // older than cur; open until maxTime passes its end + lateness
-	maxTime int64
+	key streamKey
+	// rawWL and rawInst are the last event strings that matched key: events
+	// of one stream usually share their backing arrays, so matching them is
+	// a pointer compare rather than a walk over a 64-character container ID.
+	rawWL, rawInst string
+	cur            *agg
+	prev           *agg // older than cur; open until maxTime passes its end + lateness
+	maxTime        int64
 	// closedUntil is the end of the newest closed window: events before it
 	// are late.
 	closedUntil int64
@@ -140,6 +145,35 @@ type stream struct {
 
 	lastThreadKey threadKey
 	lastThread    *thread
+
+	// clones reuses this stream's copies of event strings across windows
+	// (see hotSlot): a value seen again is not copied again. Each slot
+	// holds on to the event string it was filled from; every producer
+	// (collector decoding, lake interning) allocates strings one by one, so
+	// that is a few KiB per stream, not a decoder's buffer.
+	clones [cloneSlots]cloneSlot
+}
+
+const cloneSlots = 256
+
+type cloneSlot struct {
+	p *byte
+	n int
+	c string
+}
+
+// clone returns a copy of v that shares no memory with the event, so that
+// windows never keep a decoder's buffers alive.
+func (s *stream) clone(v string) string {
+	p := unsafe.StringData(v)
+	h := (uint64(uintptr(unsafe.Pointer(p)))>>3 ^ uint64(len(v))<<7) * 0x9e3779b97f4a7c15
+	slot := &s.clones[h>>(64-8)]
+	if slot.p == p && slot.n == len(v) && p != nil {
+		return slot.c
+	}
+	c := strings.Clone(v)
+	*slot = cloneSlot{p: p, n: len(v), c: c}
+	return c
 }
 
 type procInfo struct {
@@ -314,11 +348,11 @@ func (x *Extractor) streamOf(e *trace.Event) *stream {
 		wl = trace.WorkloadKey(e)
 	}
 	inst := InstanceOf(e)
-	if s := x.last; s != nil && s.key.instance == inst && s.key.workload == wl {
+	if s := x.last; s != nil && s.match(wl, inst) {
 		return s
 	}
 	for _, s := range x.recent {
-		if s != nil && s.key.instance == inst && s.key.workload == wl {
+		if s != nil && s.match(wl, inst) {
 			x.last = s
 			return s
 		}
@@ -334,10 +368,28 @@ func (x *Extractor) streamOf(e *trace.Event) *stream {
 		}
 		x.streams[k] = s
 	}
+	s.rawWL, s.rawInst = wl, inst
 	x.last = s
 	copy(x.recent[1:], x.recent[:3])
 	x.recent[0] = s
 	return s
+}
+
+// same reports whether a and b share their bytes in memory: enough for
+// equality, and much cheaper than comparing them.
+func same(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
+func (s *stream) match(wl, inst string) bool {
+	if same(wl, s.rawWL) && same(inst, s.rawInst) {
+		return true
+	}
+	if wl == s.key.workload && inst == s.key.instance {
+		s.rawWL, s.rawInst = wl, inst
+		return true
+	}
+	return false
 }
 
 func floorDiv(a, b int64) int64 {
@@ -349,6 +401,15 @@ func floorDiv(a, b int64) int64 {
 }
 
 func (x *Extractor) windowFor(s *stream, t int64) *agg {
+	// Most events fall in the one open window of their stream; with no
+	// older window open there is nothing to close or to be late for (an
+	// open window starts at or after closedUntil).
+	if c := s.cur; c != nil && s.prev == nil && t >= c.start && t < c.end {
+		if t > s.maxTime {
+			s.maxTime = t
+		}
+		return c
+	}
 	start := floorDiv(t, x.win) * x.win
 	late := false
 	if start < s.closedUntil {
@@ -454,6 +515,13 @@ type agg struct {
 	strIdx [NumCategories]map[string]int32
 	netIdx map[netKey]int32
 	items  []itemAgg
+	// hot short-circuits the maps for strings this window has seen under
+	// the same backing array: events decoded from the lake (and most
+	// generators) share one string per distinct value, so a repeat costs a
+	// pointer compare instead of hashing the whole path.
+	hot [hotSlots]hotSlot
+
+	sortIdx []int32 // scratch for sortedItems, kept across windows
 
 	sys      [SymBOS + 1]int64
 	sysFirst [SymBOS + 1]int32 // index+1 into procs of the first user; time in sysTime
@@ -464,6 +532,7 @@ type agg struct {
 
 type procAgg struct {
 	uuid      string
+	raw       string // the last event ProcUUID that matched uuid (see stream.rawWL)
 	pid       int32
 	exe       string
 	parentExe string
@@ -507,6 +576,7 @@ func (a *agg) reset() {
 	a.events, a.late = 0, 0
 	a.kinds = [maxKinds]int64{}
 	clear(a.procIdx)
+	clear(a.procs) // let go of the events' strings
 	a.procs = a.procs[:0]
 	a.lastProc = -1
 	a.recent = [4]int32{-1, -1, -1, -1}
@@ -515,6 +585,8 @@ func (a *agg) reset() {
 	}
 	clear(a.netIdx)
 	a.items = a.items[:0]
+	// Dropping the slots also lets go of the events' strings they hold.
+	a.hot = [hotSlots]hotSlot{}
 	for _, sym := range a.sysSeen {
 		a.sys[sym] = 0
 	}
@@ -592,7 +664,7 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 		a.ngrams[g]++
 		th.ctx = g & x.ctxMask
 	case trace.KindExec:
-		exe := strings.Clone(exeOf(e))
+		exe := s.clone(exeOf(e))
 		parent := "?"
 		if pp := s.procs[e.ParentUUID]; pp != nil && e.ParentUUID != "" {
 			parent = pp.exe
@@ -601,26 +673,26 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 			pr.exe = exe
 		}
 		p.exe, p.parentExe = exe, parent
-		a.str(CatExe, exe, e.Time, pi)
-		a.str(CatExecPair, parent+" -> "+exe, e.Time, pi)
+		a.str(s, CatExe, exe, e.Time, pi)
+		a.str(s, CatExecPair, parent+" -> "+exe, e.Time, pi)
 	case trace.KindOpen:
 		if e.Path != "" {
 			if e.Flags&writeFlags != 0 {
-				a.str(CatFileWrite, e.Path, e.Time, pi)
+				a.str(s, CatFileWrite, e.Path, e.Time, pi)
 			} else {
-				a.str(CatFileRead, e.Path, e.Time, pi)
+				a.str(s, CatFileRead, e.Path, e.Time, pi)
 			}
 		}
 	case trace.KindRename, trace.KindLink:
 		if e.Path != "" {
-			a.str(CatFileWrite, e.Path, e.Time, pi)
+			a.str(s, CatFileWrite, e.Path, e.Time, pi)
 		}
 		if e.NewPath != "" {
-			a.str(CatFileWrite, e.NewPath, e.Time, pi)
+			a.str(s, CatFileWrite, e.NewPath, e.Time, pi)
 		}
 	case trace.KindUnlink, trace.KindChmod, trace.KindChown:
 		if e.Path != "" {
-			a.str(CatFileWrite, e.Path, e.Time, pi)
+			a.str(s, CatFileWrite, e.Path, e.Time, pi)
 		}
 	case trace.KindConnect:
 		switch {
@@ -630,10 +702,10 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 				if addr == "" {
 					addr = e.DstAddr
 				}
-				a.net(netKey{cat: CatNetDst, addr: addr, unix: true}, e.Time, pi)
+				a.net(s, netKey{cat: CatNetDst, addr: addr, unix: true}, e.Time, pi)
 			}
 		case e.DstAddr != "":
-			a.net(netKey{cat: CatNetDst, addr: e.DstAddr, port: e.DstPort, prot: e.NetProto}, e.Time, pi)
+			a.net(s, netKey{cat: CatNetDst, addr: e.DstAddr, port: e.DstPort, prot: e.NetProto}, e.Time, pi)
 		}
 	case trace.KindBind, trace.KindListen:
 		port := e.SrcPort
@@ -641,11 +713,11 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
 			port = e.DstPort
 		}
 		if port != 0 {
-			a.net(netKey{cat: CatListen, port: port, prot: e.NetProto}, e.Time, pi)
+			a.net(s, netKey{cat: CatListen, port: port, prot: e.NetProto}, e.Time, pi)
 		}
 	case trace.KindDNS:
 		if e.DNSName != "" {
-			a.str(CatDNS, e.DNSName, e.Time, pi)
+			a.str(s, CatDNS, e.DNSName, e.Time, pi)
 		}
 	case trace.KindExit:
 		// The process table lives as long as the processes; a thread's exit
@@ -677,25 +749,27 @@ func (s *stream) thread(e *trace.Event, ctxInit uint64) *thread {
 	th := s.threads[k]
 	if th == nil {
 		th = &thread{ctx: ctxInit}
-		k.proc = strings.Clone(k.proc)
-		s.threads[k] = th
+		s.threads[threadKey{s.clone(k.proc), k.tid}] = th
 	}
+	// The event's own string, so that the next event of this thread
+	// usually matches by pointer.
 	s.lastThreadKey, s.lastThread = k, th
 	return th
 }
 
 func (a *agg) proc(s *stream, e *trace.Event) int32 {
-	if a.lastProc >= 0 && a.procs[a.lastProc].uuid == e.ProcUUID {
+	if a.lastProc >= 0 && a.procs[a.lastProc].is(e.ProcUUID) {
 		return a.lastProc
 	}
 	// Workers of one server interleave; a few recent entries catch most.
 	for _, i := range a.recent {
-		if i >= 0 && a.procs[i].uuid == e.ProcUUID {
+		if i >= 0 && a.procs[i].is(e.ProcUUID) {
 			a.lastProc = i
 			return i
 		}
 	}
 	if i, ok := a.procIdx[e.ProcUUID]; ok {
+		a.procs[i].raw = e.ProcUUID
 		a.remember(i)
 		return i
 	}
@@ -709,8 +783,8 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 				exe = exeOf(e)
 			}
 		}
-		info = &procInfo{exe: strings.Clone(exe)}
-		s.procs[strings.Clone(e.ProcUUID)] = info
+		info = &procInfo{exe: s.clone(exe)}
+		s.procs[s.clone(e.ProcUUID)] = info
 	}
 	info.seen = e.Time
 	var parent string
@@ -718,11 +792,22 @@ func (a *agg) proc(s *stream, e *trace.Event) int32 {
 		parent = pp.exe
 	}
 	i := int32(len(a.procs))
-	uuid := strings.Clone(e.ProcUUID)
-	a.procs = append(a.procs, procAgg{uuid: uuid, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
+	uuid := s.clone(e.ProcUUID)
+	a.procs = append(a.procs, procAgg{uuid: uuid, raw: e.ProcUUID, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
 	a.procIdx[uuid] = i
 	a.remember(i)
 	return i
+}
+
+func (p *procAgg) is(uuid string) bool {
+	if same(uuid, p.raw) {
+		return true
+	}
+	if uuid == p.uuid {
+		p.raw = uuid
+		return true
+	}
+	return false
 }
 
 func (a *agg) remember(i int32) {
@@ -731,25 +816,69 @@ func (a *agg) remember(i int32) {
 	a.recent[0] = i
 }
 
-func (a *agg) str(c Category, v string, t int64, pi int32) {
-	m := a.strIdx[c]
-	if i, ok := m[v]; ok {
-		a.items[i].count++
-		return
-	}
-	v = strings.Clone(v)
-	m[v] = int32(len(a.items))
-	a.items = append(a.items, itemAgg{cat: c, value: v, count: 1, first: t, proc: pi})
+// hotSlots is the size of an agg's pointer cache: a window rarely has more
+// distinct hot items than this, and clearing it per window stays cheap.
+const hotSlots = 256
+
+// hotSlot remembers which item a string (by its backing array and length)
+// and the rest of an item's key resolved to in the current window. Holding
+// the pointer keeps that memory alive, so it cannot be reused for another
+// string while the slot exists: equal pointer and length mean equal bytes.
+type hotSlot struct {
+	p    *byte
+	n    int32
+	item int32 // index+1 into items; 0 = empty
+	port uint16
+	prot uint8
+	cat  Category
+	unix bool
 }
 
-func (a *agg) net(k netKey, t int64, pi int32) {
-	if i, ok := a.netIdx[k]; ok {
-		a.items[i].count++
+func hotIndex(p *byte, n int, c Category, port uint16) int {
+	h := uint64(uintptr(unsafe.Pointer(p)))>>3 ^ uint64(n)<<7 ^ uint64(c)*0x9e37 ^ uint64(port)*0x85eb
+	h *= 0x9e3779b97f4a7c15
+	return int(h >> (64 - 8))
+}
+
+func (a *agg) str(s *stream, c Category, v string, t int64, pi int32) {
+	p := unsafe.StringData(v)
+	slot := &a.hot[hotIndex(p, len(v), c, 0)]
+	// String categories never share a slot's cat with net ones.
+	if slot.item > 0 && slot.p == p && int(slot.n) == len(v) && slot.cat == c {
+		a.items[slot.item-1].count++
 		return
 	}
-	k.addr = strings.Clone(k.addr)
-	a.netIdx[k] = int32(len(a.items))
-	a.items = append(a.items, itemAgg{cat: k.cat, net: k, count: 1, first: t, proc: pi})
+	m := a.strIdx[c]
+	i, ok := m[v]
+	if ok {
+		a.items[i].count++
+	} else {
+		i = int32(len(a.items))
+		cv := s.clone(v)
+		m[cv] = i
+		a.items = append(a.items, itemAgg{cat: c, value: cv, count: 1, first: t, proc: pi})
+	}
+	*slot = hotSlot{p: p, n: int32(len(v)), item: i + 1, cat: c}
+}
+
+func (a *agg) net(s *stream, k netKey, t int64, pi int32) {
+	p := unsafe.StringData(k.addr)
+	slot := &a.hot[hotIndex(p, len(k.addr), k.cat, k.port)]
+	if slot.item > 0 && slot.p == p && int(slot.n) == len(k.addr) && slot.cat == k.cat && slot.port == k.port && slot.prot == k.prot && slot.unix == k.unix {
+		a.items[slot.item-1].count++
+		return
+	}
+	i, ok := a.netIdx[k]
+	if ok {
+		a.items[i].count++
+	} else {
+		i = int32(len(a.items))
+		ck := k
+		ck.addr = s.clone(k.addr)
+		a.netIdx[ck] = i
+		a.items = append(a.items, itemAgg{cat: k.cat, net: ck, count: 1, first: t, proc: pi})
+	}
+	*slot = hotSlot{p: p, n: int32(len(k.addr)), item: i + 1, cat: k.cat, port: k.port, prot: k.prot, unix: k.unix}
 }
 
 // ProtoName names an IANA protocol number the way listen items spell it.
@@ -787,38 +916,28 @@ func (k netKey) String() string {
 }
 
 func (a *agg) window(k streamKey, n int) *Window {
+	// One backing array for the window's and every process's kind counts:
+	// full slice expressions keep an append on one from spilling into the
+	// next.
+	kinds := make([]int64, (len(a.procs)+1)*NumKinds)
+	copy(kinds, a.kinds[:NumKinds])
 	w := &Window{
 		Key:    Key{Workload: k.workload, Instance: k.instance, Start: a.start},
 		End:    a.end,
 		Events: a.events,
 		Late:   a.late,
-		Kinds:  slices.Clone(a.kinds[:NumKinds]),
+		Kinds:  kinds[:NumKinds:NumKinds],
 	}
 	w.Procs = make([]Proc, len(a.procs))
 	for i := range a.procs {
 		p := &a.procs[i]
+		pk := kinds[(i+1)*NumKinds : (i+2)*NumKinds : (i+2)*NumKinds]
+		copy(pk, p.kinds[:NumKinds])
 		w.Procs[i] = Proc{UUID: p.uuid, PID: p.pid, Exe: p.exe, ParentExe: p.parentExe,
-			Events: p.events, First: p.first, Kinds: slices.Clone(p.kinds[:NumKinds])}
+			Events: p.events, First: p.first, Kinds: pk}
 	}
-	items := make([]Item, 0, len(a.items)+len(a.sysSeen))
-	for i := range a.items {
-		it := &a.items[i]
-		v := it.value
-		switch {
-		case it.cat == CatNetDst || it.cat == CatListen:
-			v = it.net.String()
-		case it.cat == CatDNS:
-			v = strings.ToLower(strings.TrimSuffix(v, "."))
-		}
-		p := &a.procs[it.proc]
-		items = append(items, Item{Cat: it.cat, Value: v, Count: it.count, First: it.first, Proc: p.uuid, Exe: p.exe})
-	}
-	for _, sym := range a.sysSeen {
-		p := &a.procs[a.sysFirst[sym]-1]
-		items = append(items, Item{Cat: CatSyscall, Value: SyscallValue(uint64(sym)), Count: a.sys[sym], First: a.sysTime[sym], Proc: p.uuid, Exe: p.exe})
-	}
-	w.Items = mergeItems(items)
-	sort.Slice(w.Procs, func(i, j int) bool { return w.Procs[i].UUID < w.Procs[j].UUID })
+	w.Items = a.sortedItems()
+	slices.SortFunc(w.Procs, func(a, b Proc) int { return strings.Compare(a.UUID, b.UUID) })
 	if len(a.ngrams) > 0 {
 		w.NGramOrder = n
 		w.NGrams = make([]NGram, 0, len(a.ngrams))
@@ -830,36 +949,93 @@ func (a *agg) window(k streamKey, n int) *Window {
 	return w
 }
 
+// sortedItems returns the window's items sorted by (Cat, Value), items that
+// normalisation (DNS case, a destination's protocol) made equal merged into
+// the earliest one (by First, then Proc). It sorts indices bucketed by
+// category rather than the Items themselves: moving 72-byte values full of
+// pointers costs write barriers whenever a collection is running. The agg
+// is reset next, so items' values are overwritten with their output form.
+func (a *agg) sortedItems() []Item {
+	nItems := len(a.items)
+	total := nItems + len(a.sysSeen)
+	var start [NumCategories + 1]int32
+	for i := range a.items {
+		it := &a.items[i]
+		switch {
+		case it.cat == CatNetDst || it.cat == CatListen:
+			it.value = it.net.String()
+		case it.cat == CatDNS:
+			it.value = strings.ToLower(strings.TrimSuffix(it.value, "."))
+		}
+		start[it.cat+1]++
+	}
+	start[CatSyscall+1] += int32(len(a.sysSeen))
+	for c := 1; c <= int(NumCategories); c++ {
+		start[c] += start[c-1]
+	}
+	idx := slices.Grow(a.sortIdx[:0], total)[:total]
+	next := start
+	for i := range a.items {
+		c := a.items[i].cat
+		idx[next[c]] = int32(i)
+		next[c]++
+	}
+	for j := range a.sysSeen {
+		idx[next[CatSyscall]] = int32(nItems + j)
+		next[CatSyscall]++
+	}
+	names := syscallValues()
+	// value, first occurrence, first process and count of entry i.
+	get := func(i int32) (string, int64, int32, int64) {
+		if int(i) < nItems {
+			it := &a.items[i]
+			return it.value, it.first, it.proc, it.count
+		}
+		sym := a.sysSeen[int(i)-nItems]
+		return names[sym], a.sysTime[sym], a.sysFirst[sym] - 1, a.sys[sym]
+	}
+	for c := Category(0); c < NumCategories; c++ {
+		slices.SortFunc(idx[start[c]:start[c+1]], func(i, j int32) int {
+			vi, ti, pi, _ := get(i)
+			vj, tj, pj, _ := get(j)
+			if c := strings.Compare(vi, vj); c != 0 {
+				return c
+			}
+			if ti != tj {
+				return cmp.Compare(ti, tj)
+			}
+			return strings.Compare(a.procs[pi].uuid, a.procs[pj].uuid)
+		})
+	}
+	out := make([]Item, 0, total)
+	for c := Category(0); c < NumCategories; c++ {
+		for _, i := range idx[start[c]:start[c+1]] {
+			v, t, pi, count := get(i)
+			if n := len(out); n > 0 && out[n-1].Cat == c && out[n-1].Value == v {
+				out[n-1].Count += count
+				continue
+			}
+			p := &a.procs[pi]
+			out = append(out, Item{Cat: c, Value: v, Count: count, First: t, Proc: p.uuid, Exe: p.exe})
+		}
+	}
+	a.sortIdx = idx[:0]
+	return out
+}
+
+// syscallValues holds SyscallValue of every symbol, so windows share them.
+var syscallValues = sync.OnceValue(func() []string {
+	out := make([]string, SymBOS+1)
+	for i := range out {
+		out[i] = SyscallValue(uint64(i))
+	}
+	return out
+})
+
 // SyscallValue spells a syscall symbol as a CatSyscall item value.
 func SyscallValue(sym uint64) string {
 	if sym == SymOther {
 		return "other"
 	}
 	return strconv.FormatUint(sym, 10)
-}
-
-// mergeItems sorts items by (Cat, Value) and merges duplicates that
-// normalisation (DNS case) produced, keeping the earliest occurrence.
-func mergeItems(items []Item) []Item {
-	slices.SortFunc(items, func(a, b Item) int {
-		if a.Cat != b.Cat {
-			return cmp.Compare(a.Cat, b.Cat)
-		}
-		if c := strings.Compare(a.Value, b.Value); c != 0 {
-			return c
-		}
-		if a.First != b.First {
-			return cmp.Compare(a.First, b.First)
-		}
-		return strings.Compare(a.Proc, b.Proc)
-	})
-	out := items[:0]
-	for _, it := range items {
-		if n := len(out); n > 0 && out[n-1].Cat == it.Cat && out[n-1].Value == it.Value {
-			out[n-1].Count += it.Count
-			continue
-		}
-		out = append(out, it)
-	}
-	return out
 }

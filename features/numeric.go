@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ func NumericNames() []string { return numericNames() }
 // order: total events, distinct processes, events per kind, distinct items
 // per category, distinct n-grams. Counts are raw; models choose transforms.
 func (w *Window) Numeric(dst []float64) []float64 {
+	dst = slices.Grow(dst, len(numericNames()))
 	dst = append(dst, float64(w.Events), float64(len(w.Procs)))
 	for i := 0; i < NumKinds; i++ {
 		var v int64
