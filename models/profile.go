@@ -39,6 +39,17 @@ type Profile struct {
 
 	recent []bool // ring of last recentCap windows (training only)
 	seq    int64
+
+	// routes caches, while training, the trie nodes a value passes through
+	// when every one of its segments is a literal kid: a recurring value is
+	// then one hash of the whole value instead of one per segment. Such
+	// routes only change when a collapse folds literal kids into a pattern,
+	// which bumps gen and empties the cache. One entry per literal leaf at
+	// most, so the cache is O(profile size).
+	routes   map[string][]*PNode
+	gen      uint64 // collapses that moved literal kids
+	routeGen uint64 // gen the cached routes were walked under
+	scratch  []*PNode
 }
 
 // PNode is one trie node.
@@ -137,11 +148,16 @@ func joinSegments(c features.Category, segs []string) string {
 // Shape replaces runs of letters and digits that look generated (contain a
 // digit, or are 16+ long) by "*": the form a learned wildcard matches.
 func Shape(seg string) string {
-	var b strings.Builder
+	return string(appendShape(nil, seg))
+}
+
+// appendShape appends Shape(seg) to dst: on a stack buffer, comparing a
+// segment's shape to the learned ones allocates nothing.
+func appendShape(dst []byte, seg string) []byte {
 	i := 0
 	for i < len(seg) {
 		if !isAlnum(seg[i]) {
-			b.WriteByte(seg[i])
+			dst = append(dst, seg[i])
 			i++
 			continue
 		}
@@ -153,13 +169,13 @@ func Shape(seg string) string {
 			j++
 		}
 		if digit || j-i >= 16 {
-			b.WriteByte('*')
+			dst = append(dst, '*')
 		} else {
-			b.WriteString(seg[i:j])
+			dst = append(dst, seg[i:j]...)
 		}
 		i = j
 	}
-	return b.String()
+	return dst
 }
 
 func isAlnum(c byte) bool {
@@ -170,16 +186,22 @@ func (n *PNode) child(seg string) *PNode {
 	if k := n.Kids[seg]; k != nil {
 		return k
 	}
+	return n.patternChild(seg)
+}
+
+// patternChild is the pattern kid seg falls under, if any.
+func (n *PNode) patternChild(seg string) *PNode {
 	if len(n.Patterns) == 0 {
 		return nil
 	}
-	shape := ""
+	var buf [64]byte
+	var shape []byte
 	for _, p := range n.Patterns {
 		if !p.Any {
-			if shape == "" {
-				shape = Shape(seg)
+			if shape == nil {
+				shape = appendShape(buf[:0], seg)
 			}
-			if p.Shape == shape {
+			if p.Shape == string(shape) {
 				return p.Node
 			}
 		}
@@ -202,16 +224,54 @@ func pathLike(c features.Category) bool {
 	return false
 }
 
-// eachSegment calls fn with v's segments in trie order.
+// eachSegment calls fn with v's segments in trie order: Segments, without
+// building the slice.
 func eachSegment(c features.Category, v string, fn func(string)) {
-	if !pathLike(c) {
-		for _, s := range Segments(c, v) {
-			fn(s)
+	switch {
+	case pathLike(c):
+		eachSplit(v, '/', fn)
+	case c == features.CatDNS:
+		v = normDNS(v)
+		for {
+			i := strings.LastIndexByte(v, '.')
+			if i < 0 {
+				fn(v)
+				return
+			}
+			fn(v[i+1:])
+			v = v[:i]
 		}
-		return
+	case c == features.CatNetDst:
+		if rest, ok := strings.CutPrefix(v, "unix:"); ok {
+			fn("unix:")
+			eachSplit(rest, '/', fn)
+			return
+		}
+		host, port := v, ""
+		i := strings.LastIndexByte(v, ':')
+		if i >= 0 {
+			host, port = v[:i], v[i+1:]
+		}
+		if strings.HasPrefix(host, "[") {
+			if i >= 0 {
+				fn(v[i:]) // ":" + port
+			} else {
+				fn(":")
+			}
+			eachSplit(strings.Trim(host, "[]"), ':', fn)
+			return
+		}
+		fn("." + port)
+		eachSplit(host, '.', fn)
+	default:
+		fn(v)
 	}
+}
+
+// eachSplit calls fn with the strings strings.Split(v, sep) returns.
+func eachSplit(v string, sep byte, fn func(string)) {
 	for {
-		i := strings.IndexByte(v, '/')
+		i := strings.IndexByte(v, sep)
 		if i < 0 {
 			fn(v)
 			return
@@ -224,28 +284,19 @@ func eachSegment(c features.Category, v string, fn func(string)) {
 // observe records one window's occurrence of value. It reports whether the
 // value was new to the profile.
 func (p *Profile) observe(v string, count, first int64) bool {
-	n := p.Root
-	eachSegment(p.Cat, v, func(s string) {
-		if n.lastVisit != p.seq {
-			n.lastVisit = p.seq
-			n.Visits++
-		}
-		k := n.child(s)
-		if k == nil {
-			if n.Kids == nil {
-				n.Kids = make(map[string]*PNode)
-			}
-			k = &PNode{}
-			n.Kids[s] = k
-			// Values seen in one window only mean something once the
-			// position itself has been seen in several.
-			if len(n.Kids) >= collapseGroup && n.Visits >= collapseGroup {
-				n.collapse()
-				k = n.child(s) // may have moved into a pattern
+	var n *PNode
+	if route := p.route(v); route != nil {
+		last := len(route) - 1
+		for _, r := range route[:last] {
+			if r.lastVisit != p.seq {
+				r.lastVisit = p.seq
+				r.Visits++
 			}
 		}
-		n = k
-	})
+		n = route[last]
+	} else {
+		n = p.walk(v)
+	}
 	isNew := n.Windows == 0
 	if n.last != p.seq {
 		n.last = p.seq
@@ -256,6 +307,70 @@ func (p *Profile) observe(v string, count, first int64) bool {
 		n.First = first
 	}
 	return isNew
+}
+
+// route returns v's cached route, or nil.
+func (p *Profile) route(v string) []*PNode {
+	if p.routeGen != p.gen {
+		clear(p.routes)
+		p.routeGen = p.gen
+	}
+	return p.routes[v]
+}
+
+// walk takes v down the trie, learning as it goes, and returns its leaf.
+func (p *Profile) walk(v string) *PNode {
+	n := p.Root
+	route := append(p.scratch[:0], n)
+	literal := true
+	eachSegment(p.Cat, v, func(s string) {
+		if n.lastVisit != p.seq {
+			n.lastVisit = p.seq
+			n.Visits++
+		}
+		k := n.Kids[s]
+		lit := k != nil
+		if k == nil {
+			k = n.patternChild(s)
+		}
+		if k == nil {
+			if n.Kids == nil {
+				n.Kids = make(map[string]*PNode)
+			}
+			k, lit = &PNode{}, true
+			// A key of its own: s may point into a window's value.
+			n.Kids[strings.Clone(s)] = k
+			// Values seen in one window only mean something once the
+			// position itself has been seen in several.
+			if len(n.Kids) >= collapseGroup && n.Visits >= collapseGroup {
+				if n.collapse() {
+					// Routes through n's old kids are stale; the nodes
+					// walked so far stay where they are.
+					p.gen++
+				}
+				k = n.child(s) // may have moved into a pattern
+				lit = n.Kids[s] == k
+			}
+		}
+		literal = literal && lit
+		if literal {
+			route = append(route, k)
+		}
+		n = k
+	})
+	p.scratch = route[:0]
+	if literal {
+		if p.routes == nil {
+			p.routes = make(map[string][]*PNode)
+		}
+		if p.routeGen != p.gen {
+			clear(p.routes)
+			p.routeGen = p.gen
+		}
+		p.routes[v] = slices.Clone(route)
+	}
+	clear(route)
+	return n
 }
 
 func (n *PNode) subtreeWindows(limit int64) int64 {
@@ -272,7 +387,9 @@ func (n *PNode) subtreeWindows(limit int64) int64 {
 	return w
 }
 
-func (n *PNode) collapse() {
+// collapse folds kids into patterns where they stopped recurring. It
+// reports whether any literal kid moved.
+func (n *PNode) collapse() bool {
 	type member struct {
 		seg    string
 		single bool
@@ -290,14 +407,14 @@ func (n *PNode) collapse() {
 		}
 	}
 	if len(n.Kids) >= maxKids || (len(n.Kids) >= collapseAll && singles*10 >= len(n.Kids)*7) {
-		n.foldInto(func(string) bool { return true }, "", true)
-		return
+		return n.foldInto(func(string) bool { return true }, "", true)
 	}
 	shapes := make([]string, 0, len(groups))
 	for sh := range groups {
 		shapes = append(shapes, sh)
 	}
 	slices.Sort(shapes)
+	moved := false
 	for _, sh := range shapes {
 		g := groups[sh]
 		s := 0
@@ -307,13 +424,17 @@ func (n *PNode) collapse() {
 			}
 		}
 		if len(g) >= collapseGroup && s*2 >= len(g) {
-			n.foldInto(func(seg string) bool { return Shape(seg) == sh }, sh, false)
+			if n.foldInto(func(seg string) bool { return Shape(seg) == sh }, sh, false) {
+				moved = true
+			}
 		}
 	}
+	return moved
 }
 
-// foldInto moves the literal kids selected by match under one pattern kid.
-func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
+// foldInto moves the literal kids selected by match under one pattern kid
+// and reports whether there were any.
+func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) bool {
 	var dst *PNode
 	for _, p := range n.Patterns {
 		if p.Any == anyPat && (anyPat || p.Shape == shape) {
@@ -354,6 +475,7 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 	if len(n.Kids) == 0 {
 		n.Kids = nil
 	}
+	return len(segs) > 0
 }
 
 func merge(dst, src *PNode) {
@@ -404,6 +526,11 @@ func merge(dst, src *PNode) {
 // Known reports whether v matches a learned item (Lookup without the
 // pattern, and without allocating for path-like categories).
 func (p *Profile) Known(v string) bool {
+	if p.routes != nil && p.routeGen == p.gen {
+		if route := p.routes[v]; route != nil {
+			return route[len(route)-1].Windows > 0
+		}
+	}
 	n := p.Root
 	eachSegment(p.Cat, v, func(s string) {
 		if n != nil {
@@ -455,6 +582,11 @@ func (p *Profile) endWindow(discovered bool) {
 	} else {
 		p.recent[int(p.Windows)%recentCap] = discovered
 	}
+}
+
+// release drops what only training needs.
+func (p *Profile) release() {
+	p.routes, p.scratch = nil, nil
 }
 
 // finish computes the Good-Turing statistics after training.

@@ -51,9 +51,9 @@ func fitStats(xs [][]float64, d int) RateStats {
 		for i, x := range xs {
 			col[i] = x[j]
 		}
-		m := median(col)
+		m, d := medianMAD(col)
 		st.Median[j] = m
-		st.Scale[j] = max(mad(col, m), scaleFloor(m))
+		st.Scale[j] = max(d, scaleFloor(m))
 	}
 	return st
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/trace"
@@ -90,7 +89,7 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 	}
 	batches := make([][]trace.Event, rc.Workers)
 	var st RunStats
-	var scanned atomic.Int64
+	var scanned int64 // only the scanning goroutine counts
 	type routeTo struct {
 		worker int
 		keep   bool
@@ -114,9 +113,9 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 		return r.worker, r.keep
 	}
 	scanErr := scan(ctx, func(e *trace.Event) error {
-		n := scanned.Add(1)
-		if rc.Progress != nil && n&0xffff == 0 {
-			rc.Progress(n)
+		scanned++
+		if rc.Progress != nil && scanned&0xffff == 0 {
+			rc.Progress(scanned)
 		}
 		wi, keep := route(features.WorkloadOf(e))
 		if !keep {
@@ -158,7 +157,7 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 		}
 		wg.Wait()
 	}
-	st.Scanned = scanned.Load()
+	st.Scanned = scanned
 	if rc.Progress != nil {
 		rc.Progress(st.Scanned)
 	}

@@ -48,6 +48,41 @@ func mad(xs []float64, m float64) float64 {
 	return 1.4826 * median(d)
 }
 
+// medianMAD is median(xs) and mad(xs, median(xs)) with one sort of xs, in
+// place: the deviations of a sorted slice from its median fall in two
+// sorted runs (leftwards and rightwards from the median), so their median
+// is found by merging the runs up to the middle.
+func medianMAD(xs []float64) (m, d float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0
+	}
+	slices.Sort(xs)
+	if n%2 == 1 {
+		m = xs[n/2]
+	} else {
+		m = (xs[n/2-1] + xs[n/2]) / 2
+	}
+	// Left run: xs[l], xs[l-1], ... (below m); right run: xs[r], xs[r+1], ...
+	r, _ := slices.BinarySearch(xs, m)
+	l := r - 1
+	var prev, cur float64
+	for k := 0; k <= n/2; k++ {
+		prev = cur
+		if l >= 0 && (r >= n || math.Abs(xs[l]-m) <= math.Abs(xs[r]-m)) {
+			cur = math.Abs(xs[l] - m)
+			l--
+		} else {
+			cur = math.Abs(xs[r] - m)
+			r++
+		}
+	}
+	if n%2 == 1 {
+		return m, 1.4826 * cur
+	}
+	return m, 1.4826 * ((prev + cur) / 2)
+}
+
 // normalTailLog10 is -log10 P(Z >= z) for a standard normal.
 func normalTailLog10(z float64) float64 {
 	if z <= 0 {

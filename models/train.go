@@ -253,5 +253,9 @@ func (t *Trainer) fit(wt *wtrainer) *Model {
 		parametric := d == DetRate || d == DetMultivariate || len(scores[d]) == 0
 		m.Calibration[d] = calibrate(scores[d], alpha, parametric)
 	}
+	// The model may be scored from several goroutines: nothing mutable stays.
+	for _, p := range m.Profiles {
+		p.release()
+	}
 	return m
 }

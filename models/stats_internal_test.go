@@ -1,0 +1,115 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/vigilsec/vigil/features"
+)
+
+// TestMedianMAD: the one-sort median and MAD are bit-identical to median
+// and mad, on odd and even lengths, ties, constant and skewed columns.
+func TestMedianMAD(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 2000; trial++ {
+		n := 1 + r.IntN(60)
+		xs := make([]float64, n)
+		for i := range xs {
+			switch trial % 4 {
+			case 0:
+				xs[i] = r.NormFloat64()
+			case 1:
+				xs[i] = float64(r.IntN(4)) // many ties
+			case 2:
+				xs[i] = 3.25 // constant
+			default:
+				xs[i] = r.ExpFloat64() * r.ExpFloat64() // heavy tail
+			}
+		}
+		wantM := median(xs)
+		wantD := mad(xs, wantM)
+		gotM, gotD := medianMAD(slices.Clone(xs))
+		if gotM != wantM || gotD != wantD {
+			t.Fatalf("%v: medianMAD = %v, %v; median, mad = %v, %v", xs, gotM, gotD, wantM, wantD)
+		}
+	}
+	if m, d := medianMAD(nil); m != 0 || d != 0 {
+		t.Fatalf("empty: %v %v", m, d)
+	}
+}
+
+// TestRouteCacheSameTrie: a profile that reuses cached routes learns the
+// same trie, and reports the same novelty, as one that walks every value,
+// while collapses keep moving literal kids into patterns under it.
+func TestRouteCacheSameTrie(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	values := map[features.Category]func() string{
+		features.CatFileRead: func() string {
+			switch r.IntN(6) {
+			case 0:
+				return fmt.Sprintf("/proc/%d/stat", r.IntN(400))
+			case 1:
+				return fmt.Sprintf("/tmp/tmp%08x", r.Uint32())
+			case 2:
+				return fmt.Sprintf("/var/cache/app/%02x/%x.bin", r.IntN(40), r.IntN(3000))
+			case 3:
+				return fmt.Sprintf("/srv/data/d%d/part-%d.csv", r.IntN(12), r.IntN(50))
+			default:
+				return []string{"/etc/hosts", "/etc/resolv.conf", "/app/config.yaml", "/usr/lib/libc.so.6"}[r.IntN(4)]
+			}
+		},
+		features.CatDNS: func() string {
+			if r.IntN(3) == 0 {
+				return fmt.Sprintf("x%dq.cdn.example.com", r.IntN(500))
+			}
+			return []string{"db.internal", "api.stripe.com", "sqs.us-east-1.amazonaws.com"}[r.IntN(3)]
+		},
+		features.CatNetDst: func() string {
+			switch r.IntN(4) {
+			case 0:
+				return fmt.Sprintf("10.0.%d.%d:%d", r.IntN(3), r.IntN(200), []int{80, 443, 5432}[r.IntN(3)])
+			case 1:
+				return fmt.Sprintf("[fd00::%x]:443", r.IntN(300))
+			case 2:
+				return fmt.Sprintf("unix:/run/app/s%d.sock", r.IntN(100))
+			default:
+				return "172.16.3.4:6379"
+			}
+		},
+	}
+	for c, gen := range values {
+		cached, walked := newProfile(c), newProfile(c)
+		for w := 0; w < 400; w++ {
+			seen := map[string]bool{}
+			for i := 0; i < 30; i++ {
+				v := gen()
+				if seen[v] {
+					continue
+				}
+				seen[v] = true
+				a := cached.observe(v, 1, int64(w))
+				walked.routes = nil
+				b := walked.observe(v, 1, int64(w))
+				if a != b {
+					t.Fatalf("%s window %d: %q new=%v with routes, %v without", c, w, v, a, b)
+				}
+				if cached.Known(v) != walked.Known(v) {
+					t.Fatalf("%s: Known(%q) differs", c, v)
+				}
+			}
+			cached.endWindow(len(seen) > 0)
+			walked.endWindow(len(seen) > 0)
+		}
+		if cached.gen == 0 || len(cached.routes) == 0 {
+			t.Fatalf("%s: %d collapses, %d routes: the test did not exercise the cache", c, cached.gen, len(cached.routes))
+		}
+		ja, _ := json.Marshal(cached.Root)
+		jb, _ := json.Marshal(walked.Root)
+		if string(ja) != string(jb) {
+			t.Fatalf("%s: tries differ", c)
+		}
+	}
+}
