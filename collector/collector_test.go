@@ -475,20 +475,7 @@ func TestFiltersAndSequence(t *testing.T) {
 	if os.Geteuid() != 0 {
 		requireBPF(t, errors.New("not root"))
 	}
-	v2root := "/sys/fs/cgroup/unified"
-	if _, err := os.Stat(v2root + "/cgroup.procs"); err != nil {
-		v2root = "/sys/fs/cgroup"
-	}
-	cg := filepath.Join(v2root, fmt.Sprintf("vigil-collector-test-%d", os.Getpid()))
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(cg)
-	var st unix.Stat_t
-	if err := unix.Stat(cg, &st); err != nil {
-		t.Fatal(err)
-	}
-	key := container.Key{V2: st.Ino}
+	cg, key := testCgroup(t, "filters")
 	c, err := New(Config{ExcludeSelf: true, IncludeCgroups: []container.Key{key}, Sequence: true})
 	requireBPF(t, err)
 	defer c.Close()
@@ -540,6 +527,27 @@ func TestFiltersAndSequence(t *testing.T) {
 	}
 }
 
+// testCgroup makes an empty v2 cgroup for the test, removed at its end.
+func testCgroup(t *testing.T, name string) (string, container.Key) {
+	t.Helper()
+	v2root := "/sys/fs/cgroup/unified"
+	if _, err := os.Stat(v2root + "/cgroup.procs"); err != nil {
+		v2root = "/sys/fs/cgroup"
+	}
+	cg := filepath.Join(v2root, fmt.Sprintf("vigil-test-%s-%d", name, os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run after the test's deferred Closes, when its processes
+	// have left.
+	t.Cleanup(func() { os.Remove(cg) })
+	var st unix.Stat_t
+	if err := unix.Stat(cg, &st); err != nil {
+		t.Fatal(err)
+	}
+	return cg, container.Key{V2: st.Ino}
+}
+
 // TestSequenceOnDemand starts the sequence mode with no cgroup and adds and
 // removes one while the collector runs, as a scenario runner does when its
 // containers start and stop.
@@ -547,20 +555,7 @@ func TestSequenceOnDemand(t *testing.T) {
 	if os.Geteuid() != 0 {
 		requireBPF(t, errors.New("not root"))
 	}
-	v2root := "/sys/fs/cgroup/unified"
-	if _, err := os.Stat(v2root + "/cgroup.procs"); err != nil {
-		v2root = "/sys/fs/cgroup"
-	}
-	cg := filepath.Join(v2root, fmt.Sprintf("vigil-seq-test-%d", os.Getpid()))
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(cg)
-	var st unix.Stat_t
-	if err := unix.Stat(cg, &st); err != nil {
-		t.Fatal(err)
-	}
-	key := container.Key{V2: st.Ino}
+	cg, key := testCgroup(t, "sequence")
 	c, err := New(Config{ExcludeSelf: true, Sequence: true, SequenceOnDemand: true})
 	requireBPF(t, err)
 	defer c.Close()
