@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/datasets/label"
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/internal/dockertest"
+	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
 )
 
@@ -164,5 +165,88 @@ func TestScenarios(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParallelSequenceRuns runs two scenarios at once on one shared
+// sequence-mode collector: each run must get its own containers' events,
+// syscall sequences included, and nothing of the other's.
+func TestParallelSequenceRuns(t *testing.T) {
+	dockerEnv(t)
+	ctx := context.Background()
+	c, err := runner.NewSequenceCollector(ctx, slog.Default())
+	if err != nil {
+		if os.Getenv("VIGIL_REQUIRE_BPF") != "1" {
+			t.Skipf("collector unavailable (set VIGIL_REQUIRE_BPF=1 to fail instead): %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer c.Close()
+	shared := runner.Share(ctx, c)
+	defer shared.Close()
+	lib, err := datasets.Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w, err := l.NewWriter(lake.WriterConfig{Host: "parallel-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	names := []string{"kv-store", "ops-cron"}
+	labels := make([]*label.Run, len(names))
+	var g sync.WaitGroup
+	for i, name := range names {
+		s, err := lib.Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Add(1)
+		go func() {
+			defer g.Done()
+			cfg := runner.Config{Docker: env.dc, Image: env.ref, Seed: 7, Duration: 4 * time.Second, Source: shared,
+				Sink: w.Write, Labels: l.Store(), Host: "parallel-test", BootID: bootID(t), Sequence: true}
+			res, err := runner.Run(ctx, cfg, s)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			labels[i] = res.Label
+		}()
+	}
+	g.Wait()
+	if t.Failed() {
+		return
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i, lbl := range labels {
+		events, err := runner.RunEvents(ctx, l, lbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscalls := 0
+		for _, e := range events {
+			if e.TaskARN != lbl.TaskARN {
+				t.Errorf("%s: event %s of pid %d from task %q", names[i], e.Kind, e.PID, e.TaskARN)
+				break
+			}
+			if e.Kind == trace.KindSyscall {
+				syscalls++
+			}
+		}
+		// A few seconds of a Go program and a shell: thousands of syscalls.
+		if syscalls < 100 {
+			t.Errorf("%s: %d syscall events of %d, want the containers' sequences", names[i], syscalls, len(events))
+		}
+		if len(lbl.Notes) > 0 {
+			t.Logf("%s notes: %q", names[i], lbl.Notes)
+		}
 	}
 }
