@@ -3,7 +3,8 @@
 # learn from benign runs captured first, then every attack and anomaly
 # scenario and fresh benign runs (another seed) are captured, and replay
 # scores only what came after training: per-detector window ROC AUC, per-run
-# detection, false findings per workload-hour.
+# detection, false findings per workload-hour; and, on the syscall traces,
+# the n-gram model against STIDE per process (the ADFA-LD protocol).
 #
 #   make eval-scenarios                      # about 75 min on 2 cores
 #   TRAIN=10m TEST=4m ATTACK=1m make eval-scenarios   # a quick look
@@ -30,7 +31,7 @@ seq=()
 [ "$SEQUENCE" = 1 ] && seq=(--sequence)
 log() { printf '\n[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
-log "1/4 training captures: $(echo $benign) for $TRAIN each"
+log "1/5 training captures: $(echo $benign) for $TRAIN each"
 # shellcheck disable=SC2086
 "$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
 
@@ -41,7 +42,7 @@ sleep $((60 - $(date +%s) % 60))
 split=$(date -u +%Y-%m-%dT%H:%M:00Z)
 echo "time split: $split"
 
-log "2/4 test captures: attacks and anomalies ($ATTACK each) beside fresh benign runs ($TEST each)"
+log "2/5 test captures: attacks and anomalies ($ATTACK each) beside fresh benign runs ($TEST each)"
 # Two capture processes at once: attack runs are short and many, benign
 # test runs long and few.
 # shellcheck disable=SC2086
@@ -51,9 +52,16 @@ bg=$!
 "$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 3 --duration "$ATTACK" --parallel "$PARALLEL" $hostile
 wait "$bg"
 
-log "3/4 training on everything before $split"
+log "3/5 training on everything before $split"
 "$VIGIL" train --lake "$lake" --out "$OUT/models" --to "$split"
 "$VIGIL" models ls "$OUT/models"
 
-log "4/4 replaying everything after $split against the labels"
+log "4/5 replaying everything after $split against the labels"
 "$VIGIL" replay --lake "$lake" --models "$OUT/models" --from "$split" --labels --report "$OUT/report"
+
+log "5/5 syscall sequences, ADFA-LD protocol: n-gram model vs STIDE, one trace per process"
+if [ "$SEQUENCE" = 1 ]; then
+	"$VIGIL" dataset eval-sequences --lake "$lake" --split "$split" | tee "$OUT/sequences.txt"
+else
+	echo "SEQUENCE=0: no syscall traces captured"
+fi

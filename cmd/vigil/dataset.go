@@ -22,7 +22,7 @@ func newDatasetCmd() *cobra.Command {
 		Use:   "dataset",
 		Short: "Import public intrusion datasets into the lake and summarise labelled data",
 	}
-	cmd.AddCommand(newDatasetImportCmd(), newDatasetStatsCmd(), newDatasetEvalADFACmd())
+	cmd.AddCommand(newDatasetImportCmd(), newDatasetStatsCmd(), newDatasetEvalADFACmd(), newDatasetEvalSequencesCmd())
 	return cmd
 }
 

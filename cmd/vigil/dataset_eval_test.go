@@ -63,3 +63,13 @@ func TestDatasetEvalADFA(t *testing.T) {
 		t.Errorf("empty dir error = %v", err)
 	}
 }
+
+func TestDatasetEvalSequencesNeedsCaptures(t *testing.T) {
+	if _, err := runVigil(t, "dataset", "eval-sequences", "--lake", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--split is required") {
+		t.Errorf("no --split: err = %v", err)
+	}
+	_, err := runVigil(t, "dataset", "eval-sequences", "--lake", t.TempDir(), "--split", "2026-01-01")
+	if err == nil || !strings.Contains(err.Error(), "vigil scenario run --sequence") {
+		t.Errorf("empty lake: err = %v", err)
+	}
+}
