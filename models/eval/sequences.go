@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -133,11 +134,4 @@ func LakeSequences(ctx context.Context, l *lake.Lake, split time.Time) (*Sequenc
 }
 
 // SkippedReasons lists Skipped in a stable order.
-func (s *SequenceSplits) SkippedReasons() []string {
-	out := make([]string, 0, len(s.Skipped))
-	for k := range s.Skipped {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func (s *SequenceSplits) SkippedReasons() []string { return slices.Sorted(maps.Keys(s.Skipped)) }
