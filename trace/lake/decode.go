@@ -41,7 +41,7 @@ type eventField struct {
 	kind fieldKind
 	// putInts decodes rows of an integer column into the field, converted
 	// to its Go type (intField only).
-	putInts func(c *column, ev []trace.Event)
+	putInts func(c *colReader, ev []trace.Event)
 }
 
 // eventFields is derived from trace.Event's parquet tags, so the reader
@@ -78,7 +78,7 @@ var eventFields = func() []eventField {
 	return out
 }()
 
-var intPutters = map[reflect.Kind]func(*column, []trace.Event){
+var intPutters = map[reflect.Kind]func(*colReader, []trace.Event){
 	reflect.Int8: putInts[int8], reflect.Int16: putInts[int16], reflect.Int32: putInts[int32], reflect.Int64: putInts[int64],
 	reflect.Uint8: putInts[uint8], reflect.Uint16: putInts[uint16], reflect.Uint32: putInts[uint32], reflect.Uint64: putInts[uint64],
 }
@@ -110,10 +110,10 @@ var errColumnEnded = errors.New("column ends before the row group's last row")
 // maxIntern bounds the intern table of one column; past it, it starts over.
 const maxIntern = 1 << 16
 
-// column decodes one leaf column of a file into its field, page by page. It
+// colReader decodes one leaf column of a file into its field, page by page. It
 // lives as long as the file's cursor, so its intern table and dictionary
 // carry over between row groups.
-type column struct {
+type colReader struct {
 	field    *eventField
 	path     string
 	maxDef   byte
@@ -142,17 +142,18 @@ type column struct {
 	dnum   []int64  // dict as numbers
 	intern map[string]string
 
-	scratch []int64
-	elems   []string // one row's list elements
+	scratch   []int64
+	elemBytes []byte // one row's list elements, end to end
+	elemEnds  []int  // where each ends in elemBytes
 }
 
-// newColumn checks that a file's leaf column can fill field f; nil when it
+// newColReader checks that a file's leaf column can fill field f; nil when it
 // cannot (another type or shape, e.g. a column of that name in an older or
 // foreign file), which leaves the field zero.
-func newColumn(f *eventField, path []string, leaf parquet.LeafColumn) *column {
+func newColReader(f *eventField, path []string, leaf parquet.LeafColumn) *colReader {
 	typ := leaf.Node.Type()
 	kind := typ.Kind()
-	c := &column{
+	c := &colReader{
 		field:  f,
 		path:   strings.Join(path, "."),
 		maxDef: byte(leaf.MaxDefinitionLevel),
@@ -205,14 +206,14 @@ func isUnsigned(typ parquet.Type) bool {
 }
 
 // start begins a row group's column chunk.
-func (c *column) start(chunk parquet.ColumnChunk) {
+func (c *colReader) start(chunk parquet.ColumnChunk) {
 	c.pages = chunk.Pages()
 	c.eof = false
 	c.nlev, c.lev = 0, 0
 }
 
 // stop releases the column chunk.
-func (c *column) stop() {
+func (c *colReader) stop() {
 	if c.page != nil {
 		parquet.Release(c.page)
 		c.page = nil
@@ -225,7 +226,7 @@ func (c *column) stop() {
 }
 
 // nextPage reads the column chunk's next data page; io.EOF at its end.
-func (c *column) nextPage() error {
+func (c *colReader) nextPage() error {
 	if c.page != nil {
 		parquet.Release(c.page)
 		c.page = nil
@@ -282,7 +283,7 @@ func (c *column) nextPage() error {
 }
 
 // loadDict turns a column chunk's dictionary into Go values once.
-func (c *column) loadDict(d parquet.Dictionary) error {
+func (c *colReader) loadDict(d parquet.Dictionary) error {
 	c.dict = d
 	vals := d.Page().Data()
 	n := d.Len()
@@ -307,7 +308,7 @@ func (c *column) loadDict(d parquet.Dictionary) error {
 	return nil
 }
 
-func (c *column) widen(v int32) int64 {
+func (c *colReader) widen(v int32) int64 {
 	if c.unsigned {
 		return int64(uint32(v))
 	}
@@ -316,7 +317,7 @@ func (c *column) widen(v int32) int64 {
 
 // internBytes returns b as a string shared with earlier equal values, so a
 // value repeated across row groups and batches is one allocation.
-func (c *column) internBytes(b []byte) string {
+func (c *colReader) internBytes(b []byte) string {
 	if s, ok := c.intern[string(b)]; ok {
 		return s
 	}
@@ -328,17 +329,9 @@ func (c *column) internBytes(b []byte) string {
 	return s
 }
 
-// str is the string of the v-th non-null value of the page.
-func (c *column) str(v int) string {
-	if c.idx != nil {
-		return c.dstr[c.idx[v]]
-	}
-	return c.internBytes(c.data[c.offs[v]:c.offs[v+1]])
-}
-
 // decode fills the column's field of every event of ev with the column
 // chunk's next len(ev) rows.
-func (c *column) decode(ev []trace.Event) error {
+func (c *colReader) decode(ev []trace.Event) error {
 	if c.field.kind == listField {
 		return c.decodeLists(ev)
 	}
@@ -370,7 +363,7 @@ func (c *column) decode(ev []trace.Event) error {
 // Rows of an optional column are spread from the packed non-null values
 // without branches: a null row takes a value masked to zero and does not
 // advance.
-func putInts[F integer](c *column, ev []trace.Event) {
+func putInts[F integer](c *colReader, ev []trace.Event) {
 	off, v, m := c.field.off, c.val, len(ev)
 	if c.def == nil {
 		switch {
@@ -434,7 +427,7 @@ func putInts[F integer](c *column, ev []trace.Event) {
 	c.val += k
 }
 
-func (c *column) putStrings(ev []trace.Event) {
+func (c *colReader) putStrings(ev []trace.Event) {
 	off, v := c.field.off, c.val
 	switch {
 	case c.def == nil && c.idx != nil:
@@ -479,7 +472,7 @@ func (c *column) putStrings(ev []trace.Event) {
 	c.val = v
 }
 
-func (c *column) putBools(ev []trace.Event) {
+func (c *colReader) putBools(ev []trace.Event) {
 	off, v, bits := c.field.off, c.val, c.bits
 	if c.def == nil {
 		for i := range ev {
@@ -501,9 +494,11 @@ func (c *column) putBools(ev []trace.Event) {
 }
 
 // decodeLists fills len(ev) rows of a list column. A null or empty list is
-// nil; every other list is a new slice the caller may keep. Rows are walked
-// level by level because one may go on into the next page.
-func (c *column) decodeLists(ev []trace.Event) error {
+// nil; every other list is a new slice the caller may keep, whose elements
+// share one string: one allocation per row, and keeping one element keeps
+// only that row's bytes. Rows are walked level by level because one may go
+// on into the next page.
+func (c *colReader) decodeLists(ev []trace.Event) error {
 	off := c.field.off
 	for i := range ev {
 		for c.lev == c.nlev {
@@ -517,15 +512,18 @@ func (c *column) decodeLists(ev []trace.Event) error {
 		if c.rep[c.lev] != 0 {
 			return fmt.Errorf("row starts with repetition level %d", c.rep[c.lev])
 		}
-		c.elems = c.elems[:0]
+		c.elemBytes, c.elemEnds = c.elemBytes[:0], c.elemEnds[:0]
 		for {
 			if d := c.def[c.lev]; d >= c.elemDef {
-				s := ""
 				if d == c.maxDef {
-					s = c.str(c.val)
+					if c.idx != nil {
+						c.elemBytes = append(c.elemBytes, c.dstr[c.idx[c.val]]...)
+					} else {
+						c.elemBytes = append(c.elemBytes, c.data[c.offs[c.val]:c.offs[c.val+1]]...)
+					}
 					c.val++
 				}
-				c.elems = append(c.elems, s)
+				c.elemEnds = append(c.elemEnds, len(c.elemBytes))
 			}
 			c.lev++
 			if c.lev == c.nlev {
@@ -541,9 +539,14 @@ func (c *column) decodeLists(ev []trace.Event) error {
 			}
 		}
 		var list []string
-		if len(c.elems) > 0 {
-			list = make([]string, len(c.elems))
-			copy(list, c.elems)
+		if len(c.elemEnds) > 0 {
+			all := string(c.elemBytes)
+			list = make([]string, len(c.elemEnds))
+			start := 0
+			for j, end := range c.elemEnds {
+				list[j] = all[start:end]
+				start = end
+			}
 		}
 		*fieldAt[[]string](ev, i, off) = list
 	}
@@ -557,7 +560,7 @@ type fileDecoder struct {
 	next    int   // index in groups of the next row group
 	group   int   // the row group being read
 	left    int64 // rows of it not yet decoded
-	cols    []*column
+	cols    []*colReader
 	leaves  []int // file leaf column of each of cols
 	partial bool  // some field has no column: batches are zeroed first
 }
@@ -579,7 +582,7 @@ func newFileDecoder(f *parquet.File, groups []int) *fileDecoder {
 		if !ok {
 			continue
 		}
-		if c := newColumn(&eventFields[i], path, leaf); c != nil {
+		if c := newColReader(&eventFields[i], path, leaf); c != nil {
 			filled[i] = true
 			d.cols = append(d.cols, c)
 			d.leaves = append(d.leaves, leaf.ColumnIndex)
