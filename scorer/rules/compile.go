@@ -47,6 +47,8 @@ type kindCheck struct {
 	exact bool
 	// never: the condition is false for every event of the kind.
 	never bool
+	// parts are what the check reads (all of them when the VM decides).
+	parts Parts
 }
 
 // Options configure compilation.
@@ -61,9 +63,10 @@ type Set struct {
 	rules  []*Rule
 	byKind [][]*Rule // by trace.Kind.Index(); plus a last slot for unknown kinds
 	// spec holds, by kind index, byKind's rules specialised to that kind,
-	// without those that cannot match it.
-	spec [][]kindCheck
-	vm   vm.VM
+	// without those that cannot match it; parts what they read.
+	spec  [][]kindCheck
+	parts []Parts
+	vm    vm.VM
 }
 
 // Load parses and compiles srcs. It always returns a usable Set with every
@@ -182,7 +185,11 @@ func (p *parsed) compile(s *spec, fns []expr.Option, in Intel) (*Rule, *Error) {
 			continue
 		}
 		g, ex := native(sn, in)
-		r.byKind[i] = kindCheck{rule: r, guard: g, exact: ex}
+		parts := AllParts
+		if ex {
+			parts = partsRead(sn)
+		}
+		r.byKind[i] = kindCheck{rule: r, guard: g, exact: ex, parts: parts}
 	}
 	if restricted {
 		for _, k := range kinds {
@@ -198,7 +205,8 @@ func (p *parsed) compile(s *spec, fns []expr.Option, in Intel) (*Rule, *Error) {
 }
 
 func newSet(rules []*Rule) *Set {
-	s := &Set{rules: rules, byKind: make([][]*Rule, len(trace.Kinds)+1), spec: make([][]kindCheck, len(trace.Kinds))}
+	s := &Set{rules: rules, byKind: make([][]*Rule, len(trace.Kinds)+1), spec: make([][]kindCheck, len(trace.Kinds)),
+		parts: make([]Parts, len(trace.Kinds))}
 	for _, r := range rules {
 		if !r.Enabled {
 			continue
@@ -217,6 +225,7 @@ func newSet(rules []*Rule) *Set {
 		for _, r := range s.byKind[i] {
 			if c := r.byKind[i]; !c.never {
 				s.spec[i] = append(s.spec[i], c)
+				s.parts[i] |= c.parts
 			}
 		}
 	}
@@ -242,7 +251,7 @@ func (s *Set) ForKind(k trace.Kind) []*Rule {
 // Clone returns a Set sharing the compiled rules but with its own VM, for use
 // by another goroutine.
 func (s *Set) Clone() *Set {
-	return &Set{rules: s.rules, byKind: s.byKind, spec: s.spec}
+	return &Set{rules: s.rules, byKind: s.byKind, spec: s.spec, parts: s.parts}
 }
 
 // Match evaluates the rules relevant to env's kind and calls fn for each rule
@@ -259,6 +268,17 @@ func (s *Set) HasRules(i int) bool {
 		i = len(trace.Kinds)
 	}
 	return len(s.byKind[i]) > 0
+}
+
+// Needs reports which costly parts of an Env the rules for the kind with
+// index i read, when the Env's Kind is that kind: a caller may leave the
+// other parts as they were (from an earlier event) and Match answers as if
+// they were filled. For an unknown kind it is AllParts.
+func (s *Set) Needs(i int) Parts {
+	if i < 0 || i >= len(trace.Kinds) {
+		return AllParts
+	}
+	return s.parts[i]
 }
 
 // MatchIndex is Match for a caller that already has the kind's index

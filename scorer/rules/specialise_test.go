@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/expr-lang/expr/parser"
+
 	"github.com/vigilsec/vigil/trace"
 )
 
@@ -198,5 +200,80 @@ func TestIntelMemoIsPerMatch(t *testing.T) {
 	cat = "c2"
 	if got := match(); !slices.Equal(got, []string{"c2", "c2_again"}) {
 		t.Fatalf("after the address is listed: %v", got)
+	}
+}
+
+// TestNeedsCoversWhatRulesRead fills the parts of an Env that Set.Needs
+// leaves out with another event's values and expects the same matches:
+// a caller skipping those parts must not change any answer.
+func TestNeedsCoversWhatRulesRead(t *testing.T) {
+	set, err := Load(DefaultSources(), Options{Intel: fakeIntel{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	skipped := map[Parts]int{}
+	for i := 0; i < 100000; i++ {
+		env, other := randomEnv(r), randomEnv(r)
+		kind := trace.Kind(env.Kind)
+		want := matchIDs(t, func(fn func(*Rule, error)) { set.Match(kind, env, fn) })
+		needs := set.Needs(KindIndex(kind))
+		if needs&PartParent == 0 {
+			env.Parent = other.Parent
+		}
+		if needs&PartNet == 0 {
+			env.Net = other.Net
+		}
+		if needs&PartDNS == 0 {
+			env.DNS = other.DNS
+		}
+		if needs&PartContainerMeta == 0 {
+			id := env.Container.ID
+			env.Container, env.Container.ID = other.Container, id
+		}
+		skipped[AllParts&^needs]++
+		if got := matchIDs(t, func(fn func(*Rule, error)) { set.Match(kind, env, fn) }); !slices.Equal(got, want) {
+			t.Fatalf("%s with parts %04b from another event: %v, want %v", kind, AllParts&^needs, got, want)
+		}
+	}
+	// Most kinds read none of the parts; connects read only net.
+	if skipped[AllParts] == 0 || skipped[AllParts&^PartNet] == 0 {
+		t.Fatalf("parts skipped: %v", skipped)
+	}
+}
+
+func TestPartsRead(t *testing.T) {
+	for cond, want := range map[string]Parts{
+		`container.id != "" and proc.exe_name == "sh" and len(proc.argv) > 1`: 0,
+		`container.image startsWith "x"`:                                      PartContainerMeta,
+		`kind == "connect" and net.dst_port in [1, 2]`:                        PartNet,
+		`parent.listener or parent.exe_name in ["nginx"]`:                     PartParent,
+		`any(dns.answers, {# == "x"}) and path != ""`:                         PartDNS,
+		`intel_ip(net.dst_ip) == "c2" and container.task_family == "web"`:     PartNet | PartContainerMeta,
+	} {
+		tree, err := parser.Parse(cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := partsRead(tree.Node); got != want {
+			t.Errorf("%s: parts %04b, want %04b", cond, got, want)
+		}
+	}
+	// A condition the VM decides may read anything.
+	set, err := Load([]Source{{Name: "vm.yaml", Data: []byte(`
+- rule: vm
+  name: vm
+  type: Execution:Runtime/SuspiciousCommand
+  severity: 5
+  condition: kind == "exec" and proc.argv[1] == "-e"
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Needs(trace.KindExec.Index()); got != AllParts {
+		t.Errorf("a rule on the VM needs every part, got %04b", got)
+	}
+	if got := set.Needs(trace.KindOpen.Index()); got != 0 {
+		t.Errorf("no rule reads opens, yet they need %04b", got)
 	}
 }
