@@ -121,8 +121,14 @@ type Coverage struct {
 }
 
 type workload struct {
-	containers map[string]int64 // container id -> last event time
+	containers map[string]struct{}
 	lastSeen   int64
+}
+
+// seenContainer is a container the engine has recorded under a workload.
+type seenContainer struct {
+	ctr, wl string
+	w       *workload
 }
 
 // Engine is the scorer. Process is called from one goroutine; Coverage,
@@ -137,8 +143,12 @@ type Engine struct {
 	procs     *lineage.Table
 	agg       *finding.Aggregator
 	extractor *features.Extractor
-	written   map[string]map[string]int64 // container -> path -> time written
-	workloads map[string]*workload
+	written   map[string]map[string]struct{} // container -> paths written
+	// The written paths of the container that wrote last, and the path
+	// it wrote: services write one log or temp file over and over.
+	wCtr, wPath string
+	wMap        map[string]struct{}
+	workloads   map[string]*workload
 	// idents keep, per container, the identity fields of its first event, so
 	// anomaly findings (which come from windows, not events) can name the
 	// task and container too.
@@ -146,9 +156,10 @@ type Engine struct {
 	env      rules.Env
 	lastTime int64
 	matches  []*rules.Rule
-	// The workload and container of the previous event (see track).
-	lastW           *workload
-	lastCtr, lastWK string
+	// Containers of recent events, the latest at recent[lastRecent] (see
+	// track).
+	recent     [4]seenContainer
+	lastRecent int
 
 	stats struct {
 		events, ruleMatches, ruleErrors, suppressed, autoSuppressed, aggregated, rateLimited uint64
@@ -169,7 +180,7 @@ func New(cfg Config, set *rules.Set, ms Models, sink Sink) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, sink: sink, models: ms,
 		procs: lineage.New(cfg.MaxProcs), agg: finding.NewAggregator(cfg.Aggregation),
-		written: map[string]map[string]int64{}, workloads: map[string]*workload{}, idents: map[string]*trace.Event{},
+		written: map[string]map[string]struct{}{}, workloads: map[string]*workload{}, idents: map[string]*trace.Event{},
 	}
 	e.stats.findings = map[string]uint64{}
 	x, err := features.NewExtractor(cfg.Features, e.scoreWindow)
@@ -204,7 +215,7 @@ func (e *Engine) Process(ev *trace.Event) {
 		start = time.Now()
 	}
 	e.stats.events++
-	ki := ev.Kind.Index()
+	ki := rules.KindIndex(ev.Kind)
 	if ki >= 0 {
 		e.stats.byKind[ki]++
 	}
@@ -219,11 +230,16 @@ func (e *Engine) Process(ev *trace.Event) {
 	// Kinds no rule looks at (fork, exit, sequence-mode syscalls, ...) skip
 	// building the rule environment altogether.
 	if set := e.rules.Load(); set.HasRules(ki) {
-		e.fillEnv(ev, p)
+		parts := set.Needs(ki)
+		e.fillEnv(ev, p, parts)
 		e.matches = e.matches[:0]
 		set.MatchIndex(ki, &e.env, e.onMatch)
 		if e.afterMatch != nil {
 			e.afterMatch(ev, p, e.matches)
+		}
+		if len(e.matches) > 0 && parts != rules.AllParts {
+			// Findings describe the event from the whole Env.
+			e.fillEnv(ev, p, rules.AllParts)
 		}
 		for _, r := range e.matches {
 			e.ruleFinding(ev, p, r)
@@ -283,23 +299,35 @@ func (e *Engine) track(ev *trace.Event) {
 	if ev.ContainerID == "" {
 		return
 	}
-	// Events come in runs from one container; skip the map work then.
-	w := e.lastW
-	if w == nil || ev.ContainerID != e.lastCtr || ev.Workload != e.lastWK {
+	// Events come from a few containers at a time; skip the map work for
+	// those seen last (until a workload is evicted, they stay recorded).
+	var w *workload
+	if c := &e.recent[e.lastRecent]; c.w != nil && c.ctr == ev.ContainerID && c.wl == ev.Workload {
+		w = c.w
+	} else {
+		for i := range e.recent {
+			if c := &e.recent[i]; c.w != nil && c.ctr == ev.ContainerID && c.wl == ev.Workload {
+				w, e.lastRecent = c.w, i
+				break
+			}
+		}
+	}
+	if w == nil {
 		w = e.workloads[ev.Workload]
 		if w == nil {
 			if len(e.workloads) >= e.cfg.MaxWorkloads {
 				e.evictWorkload()
 			}
-			w = &workload{containers: map[string]int64{}}
+			w = &workload{containers: map[string]struct{}{}}
 			e.workloads[ev.Workload] = w
 		}
 		if _, ok := w.containers[ev.ContainerID]; !ok {
 			id := identityOf(ev)
 			e.idents[ev.ContainerID] = &id
+			w.containers[ev.ContainerID] = struct{}{}
 		}
-		w.containers[ev.ContainerID] = ev.Time
-		e.lastW, e.lastCtr, e.lastWK = w, ev.ContainerID, ev.Workload
+		e.lastRecent = (e.lastRecent + 1) % len(e.recent)
+		e.recent[e.lastRecent] = seenContainer{ctr: ev.ContainerID, wl: ev.Workload, w: w}
 	}
 	w.lastSeen = ev.Time
 	switch ev.Kind {
@@ -323,18 +351,27 @@ func (e *Engine) track(ev *trace.Event) {
 	if path == "" {
 		return
 	}
-	m := e.written[ev.ContainerID]
-	if m == nil {
-		if len(e.written) >= e.cfg.MaxWorkloads*4 {
-			clear(e.written) // bounded; forgetting only risks a missed NewBinaryExecuted
+	m := e.wMap
+	if m != nil && ev.ContainerID == e.wCtr {
+		if path == e.wPath && len(m) < e.cfg.MaxWrittenPaths {
+			return // already recorded
 		}
-		m = map[string]int64{}
-		e.written[ev.ContainerID] = m
+	} else {
+		m = e.written[ev.ContainerID]
+		if m == nil {
+			if len(e.written) >= e.cfg.MaxWorkloads*4 {
+				clear(e.written) // bounded; forgetting only risks a missed NewBinaryExecuted
+			}
+			m = map[string]struct{}{}
+			e.written[ev.ContainerID] = m
+		}
+		e.wCtr, e.wMap = ev.ContainerID, m
 	}
 	if len(m) >= e.cfg.MaxWrittenPaths {
 		clear(m)
 	}
-	m[path] = ev.Time
+	m[path] = struct{}{}
+	e.wPath = path
 }
 
 func (e *Engine) evictWorkload() {
@@ -349,9 +386,10 @@ func (e *Engine) evictWorkload() {
 		delete(e.idents, c)
 		delete(e.written, c)
 	}
+	e.wMap = nil
 	delete(e.workloads, oldest)
 	e.stats.workloadsEvicted++
-	e.lastW = nil
+	e.recent = [len(e.recent)]seenContainer{}
 }
 
 func identityOf(ev *trace.Event) trace.Event {
@@ -363,19 +401,29 @@ func identityOf(ev *trace.Event) trace.Event {
 }
 
 // fillEnv rewrites the engine's one Env for ev (no allocation per event).
-func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
+// Of the parts rules.Parts names it fills only those in parts; the others
+// keep an earlier event's values, which the rules for ev's kind do not read
+// (Set.Needs).
+func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc, parts rules.Parts) {
 	env := &e.env
-	*env = rules.Env{
-		Kind: string(ev.Kind), Syscall: int(ev.Syscall), Ret: int(ev.Ret), Path: ev.Path, NewPath: ev.NewPath,
-		Flags: int(ev.Flags), Mode: int(ev.Mode), TargetPID: int(ev.TargetPID), Module: ev.Module,
-		Net: rules.Net{Family: int(ev.NetFamily), Proto: int(ev.NetProto), SrcIP: ev.SrcAddr, SrcPort: int(ev.SrcPort),
-			DstIP: ev.DstAddr, DstPort: int(ev.DstPort)},
-		DNS: rules.DNS{Name: ev.DNSName, Type: int(ev.DNSType), Answers: ev.DNSAnswers},
-		Container: rules.Container{ID: ev.ContainerID, Name: ev.ContainerName, Image: ev.Image, Workload: ev.Workload,
-			Cluster: ev.Cluster, TaskFamily: ev.TaskFamily},
+	env.Kind, env.Syscall, env.Ret, env.Path, env.NewPath = string(ev.Kind), int(ev.Syscall), int(ev.Ret), ev.Path, ev.NewPath
+	env.Flags, env.Mode, env.TargetPID, env.Module = int(ev.Flags), int(ev.Mode), int(ev.TargetPID), ev.Module
+	env.PathWritten = false
+	if parts&rules.PartNet != 0 {
+		env.Net = rules.Net{Family: int(ev.NetFamily), Proto: int(ev.NetProto), SrcIP: ev.SrcAddr, SrcPort: int(ev.SrcPort),
+			DstIP: ev.DstAddr, DstPort: int(ev.DstPort)}
+		if ev.NetFamily == trace.FamilyUnix && env.Net.DstIP == "" {
+			env.Net.DstIP = ev.Path
+		}
 	}
-	if ev.NetFamily == trace.FamilyUnix && env.Net.DstIP == "" {
-		env.Net.DstIP = ev.Path
+	if parts&rules.PartDNS != 0 {
+		env.DNS = rules.DNS{Name: ev.DNSName, Type: int(ev.DNSType), Answers: ev.DNSAnswers}
+	}
+	if parts&rules.PartContainerMeta != 0 {
+		env.Container = rules.Container{ID: ev.ContainerID, Name: ev.ContainerName, Image: ev.Image, Workload: ev.Workload,
+			Cluster: ev.Cluster, TaskFamily: ev.TaskFamily}
+	} else {
+		env.Container.ID = ev.ContainerID
 	}
 	exe := p.Exe
 	if ev.ExePath != "" && ev.ExePath != lineage.SelfExe {
@@ -405,8 +453,11 @@ func (e *Engine) fillEnv(ev *trace.Event, p *lineage.Proc) {
 	if ev.ExeSHA256 != "" {
 		env.Proc.SHA256 = ev.ExeSHA256
 	}
-	if pp := p.Parent; pp != nil {
-		env.Parent = rules.Parent{Name: pp.Comm, Exe: pp.Exe, ExeName: programName(pp.Exe, pp.Comm, pp.Argv), Cmdline: pp.Cmdline, Listener: pp.Listener}
+	if parts&rules.PartParent != 0 {
+		env.Parent = rules.Parent{}
+		if pp := p.Parent; pp != nil {
+			env.Parent = rules.Parent{Name: pp.Comm, Exe: pp.Exe, ExeName: programName(pp.Exe, pp.Comm, pp.Argv), Cmdline: pp.Cmdline, Listener: pp.Listener}
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func TestRulesMatchReferenceOnTraces(t *testing.T) {
 			events++
 			// Process builds the environment only for kinds with rules;
 			// build it here either way (fillEnv only reads state).
-			e.fillEnv(ev, p)
+			e.fillEnv(ev, p, rules.AllParts)
 			var want []*rules.Rule
 			set.MatchReference(&e.env, func(r *rules.Rule, err error) {
 				if err != nil {
