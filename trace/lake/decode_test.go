@@ -366,3 +366,46 @@ func checkFileReads(t *testing.T, l *lake.Lake, key string, want []trace.Event) 
 	}
 	sameEvents(t, "scan", scanAll(t, l, lake.Query{}), want)
 }
+
+// Damaged page data is a file error that names the file, never a panic out
+// of Scan nor a hang, wherever the damage falls.
+func TestDamagedPagesAreNamedFileErrors(t *testing.T) {
+	root := t.TempDir()
+	l := openLake(t, root)
+	writeAll(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 3000}}, tracetest.Events(3, 20000, int64(time.Millisecond)))
+	objs, err := l.Files(context.Background(), lake.Query{})
+	if err != nil || len(objs) == 0 {
+		t.Fatal(objs, err)
+	}
+	path := filepath.Join(root, objs[0].Key)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	failed := 0
+	for range 100 {
+		b := slices.Clone(orig)
+		for range 1 + r.IntN(8) {
+			// Before the footer, which has tests of its own.
+			b[4+r.IntN(len(b)-4000)] ^= byte(1 + r.IntN(255))
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err := l.Scan(context.Background(), lake.Query{}, func(*trace.Event) error { return nil })
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("scan of a damaged file took %v", d)
+		}
+		if err != nil {
+			failed++
+			if !strings.Contains(err.Error(), objs[0].Key) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+		}
+	}
+	if failed < 50 {
+		t.Fatalf("only %d of 100 damaged files were reported", failed)
+	}
+}
