@@ -167,7 +167,7 @@ func TestLayoutIsHivePartitioned(t *testing.T) {
 	})
 	slices.Sort(keys)
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^traces/cluster=__HIVE_DEFAULT_PARTITION__/date=2026-03-04/hour=05/ip-10-0-0-1_evil-\d{8}T\d{6}\.\d{3}Z-\d{6}\.parquet$`),
+		regexp.MustCompile(`^traces/cluster=__HIVE_DEFAULT_PARTITION__/date=2026-03-04/hour=05/ip-10-0-0-1_evil-\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}-\d{6}\.parquet$`),
 		regexp.MustCompile(`^traces/cluster=arn%3Aaws%3Aecs%3Aus-east-1%3A1%3Acluster%2Fa%20b/date=2026-03-04/hour=05/.*\.parquet$`),
 		regexp.MustCompile(`^traces/cluster=prod/date=2026-03-04/hour=05/.*\.parquet$`),
 		regexp.MustCompile(`^traces/cluster=prod/date=2026-03-04/hour=06/.*\.parquet$`),
