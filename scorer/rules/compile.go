@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -49,6 +50,10 @@ type kindCheck struct {
 	never bool
 	// parts are what the check reads (all of them when the VM decides).
 	parts Parts
+	// indexed: the condition can only hold when one of atoms does (see
+	// prefilter.go).
+	indexed bool
+	atoms   []atom
 }
 
 // Options configure compilation.
@@ -66,6 +71,7 @@ type Set struct {
 	// without those that cannot match it; parts what they read.
 	spec  [][]kindCheck
 	parts []Parts
+	pre   []prefilter
 	vm    vm.VM
 }
 
@@ -189,7 +195,8 @@ func (p *parsed) compile(s *spec, fns []expr.Option, in Intel) (*Rule, *Error) {
 		if ex {
 			parts = partsRead(sn)
 		}
-		r.byKind[i] = kindCheck{rule: r, guard: g, exact: ex, parts: parts}
+		atoms, indexed := necessary(sn)
+		r.byKind[i] = kindCheck{rule: r, guard: g, exact: ex, parts: parts, indexed: indexed, atoms: atoms}
 	}
 	if restricted {
 		for _, k := range kinds {
@@ -206,7 +213,7 @@ func (p *parsed) compile(s *spec, fns []expr.Option, in Intel) (*Rule, *Error) {
 
 func newSet(rules []*Rule) *Set {
 	s := &Set{rules: rules, byKind: make([][]*Rule, len(trace.Kinds)+1), spec: make([][]kindCheck, len(trace.Kinds)),
-		parts: make([]Parts, len(trace.Kinds))}
+		parts: make([]Parts, len(trace.Kinds)), pre: make([]prefilter, len(trace.Kinds))}
 	for _, r := range rules {
 		if !r.Enabled {
 			continue
@@ -228,6 +235,7 @@ func newSet(rules []*Rule) *Set {
 				s.parts[i] |= c.parts
 			}
 		}
+		s.pre[i] = newPrefilter(s.spec[i])
 	}
 	return s
 }
@@ -251,7 +259,7 @@ func (s *Set) ForKind(k trace.Kind) []*Rule {
 // Clone returns a Set sharing the compiled rules but with its own VM, for use
 // by another goroutine.
 func (s *Set) Clone() *Set {
-	return &Set{rules: s.rules, byKind: s.byKind, spec: s.spec, parts: s.parts}
+	return &Set{rules: s.rules, byKind: s.byKind, spec: s.spec, parts: s.parts, pre: s.pre}
 }
 
 // Match evaluates the rules relevant to env's kind and calls fn for each rule
@@ -286,11 +294,16 @@ func (s *Set) Needs(i int) Parts {
 func (s *Set) MatchIndex(i int, env *Env, fn func(r *Rule, err error)) {
 	env.memo = memo{}
 	if i >= 0 && i < len(trace.Kinds) && env.Kind == string(trace.Kinds[i]) {
-		for _, c := range s.spec[i] {
-			if !c.guard(env) {
-				continue
+		checks := s.spec[i]
+		for m := s.pre[i].candidates(env); m != 0; m &= m - 1 {
+			if c := &checks[bits.TrailingZeros64(m)]; c.guard(env) {
+				s.matched(c.rule, c.exact, env, fn)
 			}
-			s.matched(c.rule, c.exact, env, fn)
+		}
+		for _, c := range checks[min(len(checks), maxIndexed):] {
+			if c.guard(env) {
+				s.matched(c.rule, c.exact, env, fn)
+			}
 		}
 		return
 	}

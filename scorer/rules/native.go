@@ -399,18 +399,11 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 // startsWith, endsWith) and flag tests of one number (bitand(x, c) != 0)
 // merge into a single test that reads the operand once.
 func nativeChain(n *ast.BinaryNode, in Intel) (pred, bool) {
-	and := n.Operator == "and" || n.Operator == "&&"
-	var nodes []ast.Node
-	var flatten func(ast.Node)
-	flatten = func(x ast.Node) {
-		if b, ok := x.(*ast.BinaryNode); ok && isAnd(b.Operator) == and && (isAnd(b.Operator) || isOr(b.Operator)) {
-			flatten(b.Left)
-			flatten(b.Right)
-			return
-		}
-		nodes = append(nodes, x)
+	and := isAnd(n.Operator)
+	nodes := chain(n, isAnd)
+	if !and {
+		nodes = chain(n, isOr)
 	}
-	flatten(n)
 	var ops []operand
 	if !and {
 		ops, nodes = mergeTests(nodes, in)
