@@ -111,8 +111,8 @@ var errColumnEnded = errors.New("column ends before the row group's last row")
 const maxIntern = 1 << 16
 
 // colReader decodes one leaf column of a file into its field, page by page. It
-// lives as long as the file's cursor, so its intern table and dictionary
-// carry over between row groups.
+// lives as long as the file's cursor, so its buffers and the intern table of
+// plain-encoded strings carry over between row groups.
 type colReader struct {
 	field    *eventField
 	path     string
@@ -282,7 +282,9 @@ func (c *colReader) nextPage() error {
 	return nil
 }
 
-// loadDict turns a column chunk's dictionary into Go values once.
+// loadDict turns a column chunk's dictionary into Go values once. Each string
+// is its own allocation, not interned: a map lookup per entry cost more than
+// the allocation, and a value a consumer keeps holds on to nothing else.
 func (c *colReader) loadDict(d parquet.Dictionary) error {
 	c.dict = d
 	vals := d.Page().Data()
