@@ -66,13 +66,17 @@ type bucket struct {
 type Aggregator struct {
 	cfg     AggregatorConfig
 	entries map[string]*aggEntry
+	// pending are the entries whose count grew since they were last
+	// reported: Flush runs on every timer tick and need not look at the
+	// rest.
+	pending map[string]*aggEntry
 	buckets map[string]*bucket
 	Evicted int64
 }
 
 func NewAggregator(cfg AggregatorConfig) *Aggregator {
 	cfg.defaults()
-	return &Aggregator{cfg: cfg, entries: map[string]*aggEntry{}, buckets: map[string]*bucket{}}
+	return &Aggregator{cfg: cfg, entries: map[string]*aggEntry{}, pending: map[string]*aggEntry{}, buckets: map[string]*bucket{}}
 }
 
 // Observe records one occurrence, described by f (a fresh finding with
@@ -92,8 +96,12 @@ func (a *Aggregator) Observe(f *Finding) (*Finding, Outcome) {
 		}
 		if at.Sub(e.lastEmit) >= a.cfg.UpdateInterval {
 			e.lastEmit, e.emitedCount = at, g.Service.Count
+			delete(a.pending, f.ID)
 			snap := *g
 			return &snap, Updated
+		}
+		if g.Service.Count != e.emitedCount {
+			a.pending[f.ID] = e
 		}
 		return nil, Aggregated
 	}
@@ -112,14 +120,12 @@ func (a *Aggregator) Observe(f *Finding) (*Finding, Outcome) {
 // last reported, and marks them reported: for shutdown and periodic updates.
 func (a *Aggregator) Flush(now time.Time, force bool) []*Finding {
 	var out []*Finding
-	for _, e := range a.entries {
-		if e.f.Service.Count == e.emitedCount {
-			continue
-		}
+	for id, e := range a.pending {
 		if !force && now.Sub(e.lastEmit) < a.cfg.UpdateInterval {
 			continue
 		}
 		e.lastEmit, e.emitedCount = now, e.f.Service.Count
+		delete(a.pending, id)
 		snap := *e.f
 		out = append(out, &snap)
 	}
@@ -179,6 +185,7 @@ func (a *Aggregator) evict() {
 	n := max(1, len(all)/10)
 	for _, x := range all[:n] {
 		delete(a.entries, x.id)
+		delete(a.pending, x.id)
 		a.Evicted++
 	}
 }

@@ -1,7 +1,11 @@
 package finding
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +181,61 @@ func TestAggregatorIsBounded(t *testing.T) {
 	}
 	if a.Len() > 50 || a.Evicted == 0 {
 		t.Errorf("len %d evicted %d", a.Len(), a.Evicted)
+	}
+}
+
+// TestFlushMatchesScanOfAllFindings pins Flush, which only visits findings
+// with unreported repeats, to the plain rule of looking at every finding
+// remembered, through updates, forced flushes and evictions.
+func TestFlushMatchesScanOfAllFindings(t *testing.T) {
+	cfg := AggregatorConfig{UpdateInterval: time.Minute, MaxFindings: 20, RatePerMinute: 1e9, Burst: 1e9}
+	a, ref := NewAggregator(cfg), NewAggregator(cfg)
+	scanAll := func(now time.Time, force bool) []*Finding {
+		var out []*Finding
+		for _, e := range ref.entries {
+			if e.f.Service.Count == e.emitedCount || (!force && now.Sub(e.lastEmit) < ref.cfg.UpdateInterval) {
+				continue
+			}
+			e.lastEmit, e.emitedCount = now, e.f.Service.Count
+			snap := *e.f
+			out = append(out, &snap)
+		}
+		slices.SortFunc(out, func(x, y *Finding) int {
+			return cmp.Or(x.Service.EventFirstSeen.Compare(y.Service.EventFirstSeen), strings.Compare(x.ID, y.ID))
+		})
+		return out
+	}
+	summary := func(fs []*Finding) string {
+		var b strings.Builder
+		for _, f := range fs {
+			fmt.Fprintf(&b, "%s:%d:%v ", f.ID[:8], f.Service.Count, f.Service.EventLastSeen.Unix())
+		}
+		return b.String()
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	flushed := 0
+	for i := 0; i < 20000; i++ {
+		now := t0.Add(time.Duration(i) * time.Second)
+		if r.IntN(10) == 0 {
+			force := r.IntN(5) == 0
+			got, want := summary(a.Flush(now, force)), summary(scanAll(now, force))
+			if got != want {
+				t.Fatalf("step %d: Flush %s, scan of all %s", i, got, want)
+			}
+			flushed += len(got)
+			continue
+		}
+		key := fmt.Sprint("k", r.IntN(30))
+		occ := func() *Finding {
+			return &Finding{ID: ID("w", "T:R/x", key), Type: "T:R/x", Service: Service{Workload: "w", Count: 1, EventFirstSeen: now, EventLastSeen: now}}
+		}
+		f1, o1 := a.Observe(occ())
+		f2, o2 := ref.Observe(occ())
+		if o1 != o2 || (f1 == nil) != (f2 == nil) {
+			t.Fatalf("step %d: Observe %v, reference %v", i, o1, o2)
+		}
+	}
+	if flushed == 0 || a.Evicted == 0 {
+		t.Fatalf("flushed %d, evicted %d: the comparison did not exercise flushing and eviction", flushed, a.Evicted)
 	}
 }
