@@ -121,8 +121,12 @@ func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Res
 	tick := int64(cfg.Tick)
 	var next int64
 	start := time.Now()
+	var last *hostReplay // events come in runs from one host
 	err := scan(ctx, func(ev *trace.Event) error {
-		h := hosts[ev.Host]
+		h := last
+		if h == nil || h.host != ev.Host {
+			h = hosts[ev.Host]
+		}
 		if h == nil {
 			var err error
 			if h, err = newHostReplay(ev.Host, &cfg, res.Detectors); err != nil {
@@ -130,34 +134,25 @@ func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Res
 				return err
 			}
 			hosts[ev.Host] = h
-			// The first host runs on the scanning goroutine (no copy, no
-			// hand-off: a one-host lake replays as fast as one engine
-			// goes); every other host gets its own goroutine.
-			h.inline = len(order) == 0
+			// Every host's engine runs in its own goroutine, fed batches
+			// of copied events: decoding a lake then overlaps with the
+			// engines instead of taking turns with one of them, which
+			// shortens the longest goroutine most when there is one host.
 			order = append(order, h)
-			if !h.inline {
-				g.Go(h.run)
-			}
+			g.Go(h.run)
 		}
+		last = h
 		if res.Events == 0 {
 			res.First = ev.Time
 		}
 		res.Events++
 		res.Last = max(res.Last, ev.Time)
-		if h.inline {
-			h.process(ev)
-		} else {
-			h.push(step{ev: *ev})
-		}
+		h.pushEvent(ev)
 		if ev.Time >= next {
 			if next != 0 {
 				// The agent's timer ticks for every host at once.
 				for _, o := range order {
-					if o.inline {
-						o.advance(ev.Time)
-					} else {
-						o.push(step{advance: ev.Time})
-					}
+					o.push(step{advance: ev.Time})
 				}
 			}
 			next = ev.Time - ev.Time%tick + tick
@@ -168,11 +163,7 @@ func Replay(ctx context.Context, scan features.ScanFunc, cfg ReplayConfig) (*Res
 		return nil
 	})
 	for _, h := range order {
-		if h.inline {
-			h.finish(res.Last)
-		} else {
-			h.close(res.Last)
-		}
+		h.close(res.Last)
 	}
 	werr := g.Wait()
 	if startErr != nil {
@@ -201,15 +192,14 @@ type step struct {
 // hostReplay is one host's agent: its engine (and window scorer) running in
 // its own goroutine.
 type hostReplay struct {
-	host   string
-	inline bool
-	eng    *scorer.Engine
-	side   *features.Extractor
-	ch     chan []step
-	buf    []step
-	free   chan []step
-	now    int64
-	last   int64 // set by close before the final flush
+	host string
+	eng  *scorer.Engine
+	side *features.Extractor
+	ch   chan []step
+	buf  []step
+	free chan []step
+	now  int64
+	last int64 // set by close before the final flush
 
 	emissions []Emission
 	records   []output.Record
@@ -264,6 +254,21 @@ func newHostReplay(host string, cfg *ReplayConfig, dets []models.Detector) (*hos
 
 func (h *hostReplay) push(s step) {
 	h.buf = append(h.buf, s)
+	h.sendFull()
+}
+
+// pushEvent is push(step{ev: *ev}) copying the event once, straight into
+// the batch (batches have room for replayBatch steps): an event is over
+// 600 bytes.
+func (h *hostReplay) pushEvent(ev *trace.Event) {
+	h.buf = h.buf[:len(h.buf)+1]
+	s := &h.buf[len(h.buf)-1]
+	s.ev, s.advance = *ev, 0
+	h.sendFull()
+}
+
+// sendFull hands a full batch to the host's goroutine.
+func (h *hostReplay) sendFull() {
 	if len(h.buf) == replayBatch {
 		h.ch <- h.buf
 		select {
