@@ -123,6 +123,7 @@ type Extractor struct {
 	maxTime int64      // newest event time of any stream
 	swept   int64      // maxTime at the last idle sweep
 	pool    []*agg
+	spare   []*Window // recycled windows, see Recycle
 	stats   Stats
 }
 
@@ -151,10 +152,28 @@ type stream struct {
 	// holds on to the event string it was filled from; every producer
 	// (collector decoding, lake interning) allocates strings one by one, so
 	// that is a few KiB per stream, not a decoder's buffer.
-	clones [cloneSlots]cloneSlot
+	clones   [cloneSlots]cloneSlot
+	netNames map[netKey]string
 }
 
 const cloneSlots = 256
+
+// maxNetNames bounds a stream's cache of spelled-out destinations; past it,
+// the cache starts over.
+const maxNetNames = 1024
+
+// netName is k.String(), kept for the stream's later windows.
+func (s *stream) netName(k netKey) string {
+	if v, ok := s.netNames[k]; ok {
+		return v
+	}
+	if s.netNames == nil || len(s.netNames) >= maxNetNames {
+		s.netNames = make(map[netKey]string)
+	}
+	v := k.String()
+	s.netNames[k] = v
+	return v
+}
 
 type cloneSlot struct {
 	p *byte
@@ -226,12 +245,17 @@ func (x *Extractor) Stats() Stats {
 // Add folds one event in, closing any window it makes due. The extractor
 // keeps no reference to e itself, only to its strings.
 func (x *Extractor) Add(e *trace.Event) {
+	// What every event needs, read once and handed down.
+	t, wl, inst, kind, proc, trunc := e.Time, e.Workload, e.ContainerID, e.Kind, e.ProcUUID, e.PathTruncated
 	x.stats.Events++
-	s := x.streamOf(e)
-	a := x.windowFor(s, e.Time)
-	a.add(x, s, e)
-	if e.Time > x.maxTime {
-		x.maxTime = e.Time
+	if trunc {
+		x.stats.Truncated++
+	}
+	s := x.streamOf(e, wl, inst)
+	a := x.windowFor(s, t)
+	a.add(x, s, e, kind, proc)
+	if t > x.maxTime {
+		x.maxTime = t
 		if x.maxTime-x.swept >= x.win/4 {
 			x.swept = x.maxTime
 			x.sweep(x.maxTime - int64(x.cfg.Idle))
@@ -239,10 +263,35 @@ func (x *Extractor) Add(e *trace.Event) {
 	}
 }
 
+// maxSpare bounds the recycled windows kept: one or two per close is all
+// a steady caller returns.
+const maxSpare = 4
+
+// Recycle hands back a window emit received and no longer needs, slices
+// included: the extractor builds a later window in its memory instead of
+// allocating. Nothing may use w, or anything it holds, afterwards. Windows
+// that are not recycled are left to the garbage collector as before.
+func (x *Extractor) Recycle(w *Window) {
+	if w != nil && len(x.spare) < maxSpare {
+		x.spare = append(x.spare, w)
+	}
+}
+
 // sweep closes the windows of streams whose last event is before idle,
 // and forgets streams that have nothing left: no open window, process or
 // thread.
 func (x *Extractor) sweep(idle int64) {
+	// Usually every stream is live: then there is nothing to sort.
+	due := false
+	for _, s := range x.streams {
+		if s.maxTime < idle {
+			due = true
+			break
+		}
+	}
+	if !due {
+		return
+	}
 	for _, s := range x.sortedStreams() {
 		if s.maxTime >= idle {
 			continue
@@ -342,12 +391,14 @@ func InstanceOf(e *trace.Event) string {
 	}
 }
 
-func (x *Extractor) streamOf(e *trace.Event) *stream {
-	wl := e.Workload
+// streamOf is e's stream; wl and inst are e.Workload and e.ContainerID.
+func (x *Extractor) streamOf(e *trace.Event, wl, inst string) *stream {
 	if wl == "" {
 		wl = trace.WorkloadKey(e)
 	}
-	inst := InstanceOf(e)
+	if inst == "" {
+		inst = InstanceOf(e)
+	}
 	if s := x.last; s != nil && s.match(wl, inst) {
 		return s
 	}
@@ -465,7 +516,12 @@ func (x *Extractor) newAgg(start int64) *agg {
 }
 
 func (x *Extractor) close(s *stream, a *agg) {
-	w := a.window(s.key, x.cfg.NGram)
+	var spare *Window
+	if n := len(x.spare); n > 0 {
+		spare = x.spare[n-1]
+		x.spare = x.spare[:n-1]
+	}
+	w := a.window(s, x.cfg.NGram, spare)
 	s.closedUntil = max(s.closedUntil, a.end)
 	x.stats.Windows++
 	// Threads idle for a whole window lose their context: it bounds memory by
@@ -631,25 +687,23 @@ func kindIndex(k trace.Kind) int {
 // Open flags that make an open a write: O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND.
 const writeFlags = 0x1 | 0x2 | 0x40 | 0x200 | 0x400
 
-func (a *agg) add(x *Extractor, s *stream, e *trace.Event) {
+// add folds e in; kind and proc are e.Kind and e.ProcUUID.
+func (a *agg) add(x *Extractor, s *stream, e *trace.Event, kind trace.Kind, proc string) {
 	a.events++
-	ki := kindIndex(e.Kind)
+	ki := kindIndex(kind)
 	if ki >= 0 {
 		a.kinds[ki]++
 	} else {
 		x.stats.UnknownKind++
 	}
-	if e.PathTruncated {
-		x.stats.Truncated++
-	}
-	pi := a.proc(s, e)
+	pi := a.proc(s, e, proc)
 	p := &a.procs[pi]
 	p.events++
 	if ki >= 0 {
 		p.kinds[ki]++
 	}
 
-	switch e.Kind {
+	switch kind {
 	case trace.KindSyscall:
 		sym := Symbol(e.Syscall)
 		if a.sys[sym] == 0 {
@@ -757,13 +811,14 @@ func (s *stream) thread(e *trace.Event, ctxInit uint64) *thread {
 	return th
 }
 
-func (a *agg) proc(s *stream, e *trace.Event) int32 {
-	if a.lastProc >= 0 && a.procs[a.lastProc].is(e.ProcUUID) {
+// proc is the index of e's process (id is e.ProcUUID) in a.procs.
+func (a *agg) proc(s *stream, e *trace.Event, id string) int32 {
+	if a.lastProc >= 0 && a.procs[a.lastProc].is(id) {
 		return a.lastProc
 	}
 	// Workers of one server interleave; a few recent entries catch most.
 	for _, i := range a.recent {
-		if i >= 0 && a.procs[i].is(e.ProcUUID) {
+		if i >= 0 && a.procs[i].is(id) {
 			a.lastProc = i
 			return i
 		}
@@ -915,20 +970,33 @@ func (k netKey) String() string {
 	}
 }
 
-func (a *agg) window(k streamKey, n int) *Window {
+// window builds the closed window, in w's memory when w is a recycled one.
+func (a *agg) window(s *stream, n int, w *Window) *Window {
+	var items []Item
+	var procs []Proc
+	var grams []NGram
+	if w != nil {
+		items, procs, grams = w.Items[:0], w.Procs[:0], w.NGrams[:0]
+	} else {
+		w = new(Window)
+	}
+	k := s.key
 	// One backing array for the window's and every process's kind counts:
 	// full slice expressions keep an append on one from spilling into the
 	// next.
 	kinds := make([]int64, (len(a.procs)+1)*NumKinds)
 	copy(kinds, a.kinds[:NumKinds])
-	w := &Window{
+	*w = Window{
 		Key:    Key{Workload: k.workload, Instance: k.instance, Start: a.start},
 		End:    a.end,
 		Events: a.events,
 		Late:   a.late,
 		Kinds:  kinds[:NumKinds:NumKinds],
 	}
-	w.Procs = make([]Proc, len(a.procs))
+	if procs == nil || cap(procs) < len(a.procs) {
+		procs = make([]Proc, len(a.procs))
+	}
+	w.Procs = procs[:len(a.procs)]
 	for i := range a.procs {
 		p := &a.procs[i]
 		pk := kinds[(i+1)*NumKinds : (i+2)*NumKinds : (i+2)*NumKinds]
@@ -936,11 +1004,11 @@ func (a *agg) window(k streamKey, n int) *Window {
 		w.Procs[i] = Proc{UUID: p.uuid, PID: p.pid, Exe: p.exe, ParentExe: p.parentExe,
 			Events: p.events, First: p.first, Kinds: pk}
 	}
-	w.Items = a.sortedItems()
+	w.Items = a.sortedItems(s, items)
 	slices.SortFunc(w.Procs, func(a, b Proc) int { return strings.Compare(a.UUID, b.UUID) })
 	if len(a.ngrams) > 0 {
 		w.NGramOrder = n
-		w.NGrams = make([]NGram, 0, len(a.ngrams))
+		w.NGrams = slices.Grow(grams, len(a.ngrams))
 		for g, c := range a.ngrams {
 			w.NGrams = append(w.NGrams, NGram{Gram: g, Count: c})
 		}
@@ -955,7 +1023,7 @@ func (a *agg) window(k streamKey, n int) *Window {
 // category rather than the Items themselves: moving 72-byte values full of
 // pointers costs write barriers whenever a collection is running. The agg
 // is reset next, so items' values are overwritten with their output form.
-func (a *agg) sortedItems() []Item {
+func (a *agg) sortedItems(s *stream, out []Item) []Item {
 	nItems := len(a.items)
 	total := nItems + len(a.sysSeen)
 	var start [NumCategories + 1]int32
@@ -963,7 +1031,7 @@ func (a *agg) sortedItems() []Item {
 		it := &a.items[i]
 		switch {
 		case it.cat == CatNetDst || it.cat == CatListen:
-			it.value = it.net.String()
+			it.value = s.netName(it.net)
 		case it.cat == CatDNS:
 			it.value = strings.ToLower(strings.TrimSuffix(it.value, "."))
 		}
@@ -1007,7 +1075,9 @@ func (a *agg) sortedItems() []Item {
 			return strings.Compare(a.procs[pi].uuid, a.procs[pj].uuid)
 		})
 	}
-	out := make([]Item, 0, total)
+	if out = slices.Grow(out, total); out == nil {
+		out = []Item{} // as a fresh window has it
+	}
 	for c := Category(0); c < NumCategories; c++ {
 		for _, i := range idx[start[c]:start[c+1]] {
 			v, t, pi, count := get(i)

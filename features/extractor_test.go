@@ -272,3 +272,50 @@ func TestReuseAfterFlush(t *testing.T) {
 		t.Fatalf("second pass after Flush: %d windows, first %d", len(out[1]), len(out[0]))
 	}
 }
+
+// TestRecycle: windows built in recycled memory are the windows a fresh
+// extractor builds, whatever the recycled windows held before (more or
+// fewer items and processes, n-grams or none).
+func TestRecycle(t *testing.T) {
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	var events []trace.Event
+	for k, seq := range []bool{false, true, false, true} {
+		evs, _ := synth.Generate(synth.Options{Seed: uint64(10 + k), Minutes: 6, Sequence: seq, AttackEvery: 2 + k,
+			Start: start.Add(time.Duration(k) * 6 * time.Minute)})
+		events = append(events, evs...)
+	}
+	want, _, err := features.Extract(features.Config{}, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*features.Window
+	var x *features.Extractor
+	x, err = features.NewExtractor(features.Config{}, func(w *features.Window) {
+		got = append(got, cloneWindow(w))
+		x.Recycle(w)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		x.Add(&events[i])
+	}
+	x.Flush()
+	features.SortWindows(got)
+	if len(want) < 40 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("recycling changed the windows (%d vs %d)", len(got), len(want))
+	}
+}
+
+// cloneWindow copies w and everything it holds, keeping nil slices nil.
+func cloneWindow(w *features.Window) *features.Window {
+	c := *w
+	c.Kinds = slices.Clone(w.Kinds)
+	c.Items = slices.Clone(w.Items)
+	c.NGrams = slices.Clone(w.NGrams)
+	c.Procs = slices.Clone(w.Procs)
+	for i := range c.Procs {
+		c.Procs[i].Kinds = slices.Clone(c.Procs[i].Kinds)
+	}
+	return &c
+}
