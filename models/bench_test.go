@@ -41,8 +41,8 @@ func BenchmarkTrain(b *testing.B) {
 }
 
 // BenchmarkTrainStream is the part of training that scales with trace
-// length: extraction and accumulation, without the per-workload fit and
-// calibration that BenchmarkTrain adds once at the end.
+// length: extraction and accumulation as TrainScan wires them, without the
+// per-workload fit and calibration that BenchmarkTrain adds once at the end.
 func BenchmarkTrainStream(b *testing.B) {
 	for _, seq := range []bool{false, true} {
 		name := "events"
@@ -57,7 +57,7 @@ func BenchmarkTrainStream(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				tr, _ := models.NewTrainer(models.TrainConfig{})
-				x, _ := features.NewExtractor(features.Config{}, tr.Add)
+				x, _ := tr.Extractor()
 				for i := range events {
 					x.Add(&events[i])
 				}

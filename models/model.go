@@ -129,7 +129,7 @@ func (m *Model) Score(w *features.Window) Scores {
 }
 
 func (m *Model) score(w *features.Window, withEvidence bool) Scores {
-	s := Scores{Key: w.Key, Detectors: make([]DetectorScore, 0, len(m.Calibration))}
+	s := Scores{Key: w.Key, Detectors: make([]DetectorScore, 0, len(Detectors()))}
 	add := func(d Detector, score float64, converged bool, ev []Evidence) {
 		th := m.Calibration[d]
 		ds := DetectorScore{
@@ -140,6 +140,12 @@ func (m *Model) score(w *features.Window, withEvidence bool) Scores {
 			ds.Evidence = ev
 		}
 		s.Detectors = append(s.Detectors, ds)
+	}
+	// Evidence is attached only to anomalous scores: the activity detectors
+	// work it out only then.
+	explain := func(d Detector, score float64) bool {
+		th := m.Calibration[d].Value
+		return withEvidence && th > 0 && score >= th
 	}
 	for c := features.Category(0); c < features.NumCategories; c++ {
 		p := m.Profiles[c]
@@ -152,21 +158,31 @@ func (m *Model) score(w *features.Window, withEvidence bool) Scores {
 	}
 	if m.Rate != nil {
 		hour := time.Unix(0, w.Start).UTC().Hour()
-		sc, ev := m.Rate.score(x, hour, m.Calibration[DetRate].Value)
-		attribute(ev, w)
+		sc := m.Rate.score(x, hour)
+		var ev []Evidence
+		if explain(DetRate, sc) {
+			ev = m.Rate.evidence(x, hour, m.Calibration[DetRate].Value)
+			attribute(ev, w)
+		}
 		add(DetRate, sc, m.Rate.Global.Windows >= minHourly, ev)
 	}
 	if m.Multivariate != nil {
-		sc, ev := m.Multivariate.score(x)
-		attribute(ev, w)
+		sc, ev := m.Multivariate.score(x, false)
+		if explain(DetMultivariate, sc) {
+			_, ev = m.Multivariate.score(x, true)
+			attribute(ev, w)
+		}
 		add(DetMultivariate, sc, true, ev)
 	}
 	if m.Sequence != nil {
 		var sc float64
 		var ev []Evidence
 		if w.NGramOrder == m.Sequence.Order && len(w.NGrams) > 0 {
-			bits, e := m.Sequence.scoreGrams(w.NGrams)
-			sc, ev = bits*math.Log10(2), e
+			bits, _ := m.Sequence.scoreGrams(w.NGrams, false)
+			sc = bits * math.Log10(2)
+			if explain(DetSequence, sc) {
+				_, ev = m.Sequence.scoreGrams(w.NGrams, true)
+			}
 		}
 		add(DetSequence, sc, true, ev)
 	}

@@ -85,11 +85,29 @@ func (r *RateModel) check() error {
 
 // score is the Bonferroni-combined upper-tail surprise of the most
 // elevated feature; x is on the log scale.
-func (r *RateModel) score(x []float64, hour int, threshold float64) (float64, []Evidence) {
-	st := &r.Global
-	if hour >= 0 && hour < 24 && r.Hourly[hour] != nil {
-		st = r.Hourly[hour]
+func (r *RateModel) score(x []float64, hour int) float64 {
+	st := r.stats(hour)
+	d := len(r.Features)
+	zmax := (x[0] - st.Median[0]) / st.Scale[0]
+	for j := 1; j < d; j++ {
+		if z := (x[j] - st.Median[j]) / st.Scale[j]; cmp.Compare(z, zmax) > 0 {
+			zmax = z
+		}
 	}
+	return clampScore(normalTailLog10(zmax) - math.Log10(float64(d)))
+}
+
+func (r *RateModel) stats(hour int) *RateStats {
+	if hour >= 0 && hour < 24 && r.Hourly[hour] != nil {
+		return r.Hourly[hour]
+	}
+	return &r.Global
+}
+
+// evidence lists the most elevated features (z >= 2), most elevated first,
+// with the bound of normal at threshold.
+func (r *RateModel) evidence(x []float64, hour int, threshold float64) []Evidence {
+	st := r.stats(hour)
 	d := len(r.Features)
 	type fz struct {
 		j int
@@ -101,13 +119,16 @@ func (r *RateModel) score(x []float64, hour int, threshold float64) (float64, []
 	}
 	slices.SortStableFunc(zs, func(a, b fz) int { return cmp.Compare(b.z, a.z) })
 	bonf := math.Log10(float64(d))
-	s := clampScore(normalTailLog10(zs[0].z) - bonf)
-	// The z at which a feature alone would reach the threshold, for "upper".
-	zt := zForScore(threshold + bonf)
 	var ev []Evidence
+	var zt float64
 	for _, f := range zs {
 		if f.z < 2 || len(ev) >= MaxEvidence {
 			break
+		}
+		if ev == nil {
+			// The z at which a feature alone would reach the threshold,
+			// for "upper".
+			zt = zForScore(threshold + bonf)
 		}
 		j := f.j
 		ev = append(ev, Evidence{
@@ -118,7 +139,7 @@ func (r *RateModel) score(x []float64, hour int, threshold float64) (float64, []
 			Surprise: clampScore(normalTailLog10(f.z) - bonf),
 		})
 	}
-	return s, ev
+	return ev
 }
 
 // zForScore inverts normalTailLog10 by bisection.
@@ -260,7 +281,7 @@ func (mv *Multivariate) rebuild() error {
 // baseline counts (standardised deviations are clipped at zero): a quieter
 // window is not a threat, and clipping only makes the chi-squared tail
 // conservative.
-func (mv *Multivariate) score(x []float64) (float64, []Evidence) {
+func (mv *Multivariate) score(x []float64, withEvidence bool) (float64, []Evidence) {
 	p := len(mv.Index)
 	z := make([]float64, p)
 	for k, j := range mv.Index {
@@ -274,6 +295,9 @@ func (mv *Multivariate) score(x []float64) (float64, []Evidence) {
 	pz.MulVec(mv.prec, zv)
 	d2 := mat.Dot(zv, &pz)
 	s := clampScore(chi2TailLog10(d2, p))
+	if !withEvidence {
+		return s, nil
+	}
 	type contrib struct {
 		k int
 		c float64

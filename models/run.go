@@ -63,7 +63,7 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 		if err != nil {
 			return nil, RunStats{}, err
 		}
-		x, err := features.NewExtractor(t.Config().Features, t.Add)
+		x, err := t.Extractor()
 		if err != nil {
 			return nil, RunStats{}, err
 		}

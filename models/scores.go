@@ -19,7 +19,19 @@ const (
 )
 
 // NoveltyDetector is the detector for a category's profile.
-func NoveltyDetector(c features.Category) Detector { return Detector("novelty." + c.String()) }
+func NoveltyDetector(c features.Category) Detector {
+	if c < features.NumCategories {
+		return noveltyDetectors[c] // scoring names one per category per window
+	}
+	return Detector("novelty." + c.String())
+}
+
+var noveltyDetectors = func() (out [features.NumCategories]Detector) {
+	for c := range out {
+		out[c] = Detector("novelty." + features.Category(c).String())
+	}
+	return out
+}()
 
 // Detectors lists every detector in the order Scores reports them.
 func Detectors() []Detector {
@@ -43,18 +55,19 @@ const (
 
 // FindingType maps a detector to the finding type it supports.
 func (d Detector) FindingType() string {
+	nd := &noveltyDetectors
 	switch d {
-	case NoveltyDetector(features.CatExe), NoveltyDetector(features.CatExecPair):
+	case nd[features.CatExe], nd[features.CatExecPair]:
 		return FindingUnexpectedProcess
-	case NoveltyDetector(features.CatFileWrite):
+	case nd[features.CatFileWrite]:
 		return FindingUnexpectedFileWrite
-	case NoveltyDetector(features.CatFileRead):
+	case nd[features.CatFileRead]:
 		return FindingUnexpectedFileAccess
-	case NoveltyDetector(features.CatNetDst), NoveltyDetector(features.CatDNS):
+	case nd[features.CatNetDst], nd[features.CatDNS]:
 		return FindingUnexpectedNetworkDestination
-	case NoveltyDetector(features.CatListen):
+	case nd[features.CatListen]:
 		return FindingUnexpectedListeningPort
-	case NoveltyDetector(features.CatSyscall), DetSequence:
+	case nd[features.CatSyscall], DetSequence:
 		return FindingAnomalousSyscallSequence
 	default:
 		return FindingAbnormalActivityRate

@@ -398,7 +398,7 @@ func (m *SequenceModel) STIDEWindow(grams []features.NGram) float64 {
 
 // scoreGrams scores a window's n-grams: the mean surprise in bits of its
 // TopK least likely syscall occurrences, with evidence.
-func (m *SequenceModel) scoreGrams(grams []features.NGram) (float64, []Evidence) {
+func (m *SequenceModel) scoreGrams(grams []features.NGram, withEvidence bool) (float64, []Evidence) {
 	type gs struct {
 		g     uint64
 		nll   float64
@@ -423,7 +423,7 @@ func (m *SequenceModel) scoreGrams(grams []features.NGram) (float64, []Evidence)
 		take := min(x.count, TopK-n)
 		sum += float64(take) * x.nll
 		n += take
-		if len(ev) < MaxEvidence {
+		if withEvidence && len(ev) < MaxEvidence {
 			ev = append(ev, Evidence{Syscalls: decodeGram(x.g, m.Order), Prob: math.Exp2(-x.nll), Count: x.count, Surprise: x.nll})
 		}
 	}

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"container/heap"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -228,13 +226,22 @@ func calibrate(scores []float64, alpha float64, parametric bool) Threshold {
 // windowHash is a stable hash of a window's key; it decides the held-out
 // split and the bounded samples, so both are independent of event order.
 func windowHash(k features.Key) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(k.Workload))
-	h.Write([]byte{0})
-	h.Write([]byte(k.Instance))
-	h.Write([]byte{0})
-	h.Write(strconv.AppendInt(nil, k.Start, 10))
-	x := h.Sum64()
+	// FNV-1a, as hash/fnv's New64a computes it, without an allocation per
+	// window.
+	const prime = 1099511628211
+	x := uint64(14695981039346656037)
+	for i := 0; i < len(k.Workload); i++ {
+		x = (x ^ uint64(k.Workload[i])) * prime
+	}
+	x *= prime // the 0 separator
+	for i := 0; i < len(k.Instance); i++ {
+		x = (x ^ uint64(k.Instance[i])) * prime
+	}
+	x *= prime
+	var buf [20]byte
+	for _, c := range strconv.AppendInt(buf[:0], k.Start, 10) {
+		x = (x ^ uint64(c)) * prime
+	}
 	// splitmix64 finaliser: fnv's low bits are weak.
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
@@ -258,26 +265,59 @@ type hitem[T any] struct {
 
 type hheap[T any] []hitem[T]
 
-func (h hheap[T]) Len() int           { return len(h) }
 func (h hheap[T]) Less(i, j int) bool { return h[i].hash > h[j].hash } // max-heap
 func (h hheap[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *hheap[T]) Push(x any)        { *h = append(*h, x.(hitem[T])) }
-func (h *hheap[T]) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
 
+// add offers v. The heap moves are container/heap's Push and Fix, written
+// out so that no item is boxed into an interface.
 func (b *bottomK[T]) add(hash uint64, v T) {
 	if len(b.h) < b.k {
-		heap.Push(&b.h, hitem[T]{hash, v})
+		b.h = append(b.h, hitem[T]{hash, v})
+		b.h.up(len(b.h) - 1)
 		return
 	}
 	if hash < b.h[0].hash {
 		b.h[0] = hitem[T]{hash, v}
-		heap.Fix(&b.h, 0)
+		if !b.h.down(0, len(b.h)) {
+			b.h.up(0)
+		}
 	}
+}
+
+// keeps reports whether add(hash, ...) would keep the item.
+func (b *bottomK[T]) keeps(hash uint64) bool {
+	return len(b.h) < b.k || hash < b.h[0].hash
+}
+
+func (h hheap[T]) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.Less(j, i) {
+			break
+		}
+		h.Swap(i, j)
+		j = i
+	}
+}
+
+func (h hheap[T]) down(i0, n int) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 { // j1 < 0 after int overflow
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && h.Less(j2, j1) {
+			j = j2 // = 2*i + 2  // right child
+		}
+		if !h.Less(j, i) {
+			break
+		}
+		h.Swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // items returns the sample ordered by hash.

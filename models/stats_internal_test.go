@@ -3,8 +3,10 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/vigilsec/vigil/features"
@@ -110,6 +112,33 @@ func TestRouteCacheSameTrie(t *testing.T) {
 		jb, _ := json.Marshal(walked.Root)
 		if string(ja) != string(jb) {
 			t.Fatalf("%s: tries differ", c)
+		}
+	}
+}
+
+// TestWindowHashIsFNV: the inlined hash is hash/fnv's FNV-1a over
+// workload, 0, instance, 0, decimal start, then the splitmix64 finaliser.
+func TestWindowHashIsFNV(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 1000; i++ {
+		k := features.Key{Workload: fmt.Sprintf("wl/%x", r.Uint32()), Instance: fmt.Sprintf("%016x", r.Uint64()), Start: r.Int64() - r.Int64()}
+		if i%7 == 0 {
+			k.Workload, k.Instance = "", ""
+		}
+		h := fnv.New64a()
+		h.Write([]byte(k.Workload))
+		h.Write([]byte{0})
+		h.Write([]byte(k.Instance))
+		h.Write([]byte{0})
+		h.Write(strconv.AppendInt(nil, k.Start, 10))
+		x := h.Sum64()
+		x ^= x >> 30
+		x *= 0xbf58476d1ce4e5b9
+		x ^= x >> 27
+		x *= 0x94d049bb133111eb
+		x ^= x >> 31
+		if got := windowHash(k); got != x {
+			t.Fatalf("%+v: windowHash %x, fnv %x", k, got, x)
 		}
 	}
 }

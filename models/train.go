@@ -60,6 +60,7 @@ type Trainer struct {
 	schema string
 	names  []string
 	w      map[string]*wtrainer
+	num    []float64 // scratch for a window's counts
 }
 
 type wtrainer struct {
@@ -120,7 +121,22 @@ func (t *Trainer) workload(key string) *wtrainer {
 }
 
 // Add learns from one closed window.
-func (t *Trainer) Add(w *features.Window) {
+func (t *Trainer) Add(w *features.Window) { t.add(w) }
+
+// Extractor returns a feature extractor that feeds t (TrainScan's): the
+// windows t does not keep are recycled into the extractor.
+func (t *Trainer) Extractor() (*features.Extractor, error) {
+	var x *features.Extractor
+	x, err := features.NewExtractor(t.cfg.Features, func(w *features.Window) {
+		if !t.add(w) {
+			x.Recycle(w)
+		}
+	})
+	return x, err
+}
+
+// add learns from w and reports whether t holds on to it.
+func (t *Trainer) add(w *features.Window) (kept bool) {
 	wt := t.workload(w.Workload)
 	wt.events += w.Events
 	wt.from = min(wt.from, w.Start)
@@ -129,8 +145,10 @@ func (t *Trainer) Add(w *features.Window) {
 	h := windowHash(w.Key)
 	if h%uint64(t.cfg.HoldOutEvery) == 0 {
 		wt.heldOut++
+		// Kept until a window with a smaller hash pushes it out; then it
+		// is only garbage, so calling it kept is merely conservative.
 		wt.holdout.add(h, w)
-		return
+		return true
 	}
 	wt.windows++
 	for c := features.Category(0); c < features.NumCategories; c++ {
@@ -143,9 +161,13 @@ func (t *Trainer) Add(w *features.Window) {
 		}
 		p.endWindow(discovered)
 	}
-	x := logCounts(w.Numeric(nil))
-	wt.sample.add(h, x)
-	wt.hourly[time.Unix(0, w.Start).UTC().Hour()].add(h, x)
+	t.num = w.Numeric(t.num[:0])
+	hour := &wt.hourly[time.Unix(0, w.Start).UTC().Hour()]
+	if wt.sample.keeps(h) || hour.keeps(h) {
+		x := logCounts(t.num)
+		wt.sample.add(h, x)
+		hour.add(h, x)
+	}
 	if len(w.NGrams) > 0 && w.NGramOrder == t.cfg.Features.NGram {
 		if wt.seq == nil {
 			wt.seq, _ = NewSequenceModel(t.cfg.Features.NGram)
@@ -158,6 +180,7 @@ func (t *Trainer) Add(w *features.Window) {
 			wt.seqGrams += g.Count
 		}
 	}
+	return false
 }
 
 // Workloads lists the workloads seen so far, sorted.
