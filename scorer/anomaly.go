@@ -23,6 +23,9 @@ func (e *Engine) scoreWindow(w *features.Window) {
 	m := modelFor(b, w.Workload)
 	if m == nil {
 		e.stats.windowsLearning++
+		if e.OnWindow != nil {
+			e.OnWindow(w, nil)
+		}
 		return
 	}
 	t0 := time.Now()
@@ -30,6 +33,9 @@ func (e *Engine) scoreWindow(w *features.Window) {
 	e.stats.windowsScored++
 	if mt := e.Metrics; mt != nil {
 		mt.windowLatency.Observe(time.Since(t0).Seconds())
+	}
+	if e.OnWindow != nil {
+		e.OnWindow(w, &s)
 	}
 	for _, d := range s.Anomalous() {
 		e.anomalyFinding(w, d)

@@ -169,6 +169,11 @@ type Engine struct {
 	}
 	// Metrics, when set, is updated as the engine works.
 	Metrics *Metrics
+	// OnWindow, when set, sees every window the engine closes, with its
+	// baseline's scores (nil when the workload has none), before anomaly
+	// findings are made from them; it runs under the engine's lock and
+	// must not keep w. Evaluation records every window's scores with it.
+	OnWindow func(w *features.Window, s *models.Scores)
 	// afterMatch, set by tests, sees each event's rule matches.
 	afterMatch func(ev *trace.Event, p *lineage.Proc, matched []*rules.Rule)
 }
@@ -283,6 +288,13 @@ func (e *Engine) Flush() {
 	for _, f := range e.agg.Flush(time.Unix(0, e.lastTime).UTC(), true) {
 		e.emit(f, true)
 	}
+}
+
+// WindowStats are the counters of the engine's feature windows.
+func (e *Engine) WindowStats() features.Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.extractor.Stats()
 }
 
 // LastEventTime is the newest event time seen (ns).
