@@ -2,14 +2,12 @@ package eval
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/features/synth"
 	"github.com/vigilsec/vigil/internal/benchutil"
-	"github.com/vigilsec/vigil/models"
 	"github.com/vigilsec/vigil/scorer/rules"
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
@@ -22,17 +20,8 @@ import (
 //	go test -run '^$' -bench Replay -benchtime 3x ./eval
 func BenchmarkReplay(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	root, mdir := filepath.Join(dir, "lake"), filepath.Join(dir, "models")
-	ds, err := GenerateSynthetic(ctx, root, SyntheticOptions{Seed: 1, TrainMinutes: 240, TestMinutes: 240, AttackEvery: 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	trainLake(b, root, mdir, ds.Split)
-	bundle, err := models.Load(ctx, mdir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ds, bundle := trainedSynthetic(b, SyntheticOptions{Seed: 1, TrainMinutes: 240, TestMinutes: 240, AttackEvery: 30})
+	root := ds.Root
 	set, err := rules.Load(rules.DefaultSources(), rules.Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -36,10 +36,10 @@ type ReplayConfig struct {
 	Bundle *models.Bundle
 	// Tick is the event-time interval between Advance calls (default 1 s).
 	Tick time.Duration
-	// Windows also builds every feature window beside the engine and scores
-	// it with every detector, for ROC/PR curves and benign hours: the engine
-	// only reports windows that cross a threshold. WindowFeatures keeps
-	// each window's numeric feature vector too.
+	// Windows also records every feature window the engine closes with
+	// every detector's score, for ROC/PR curves and benign hours: the
+	// engine only reports windows that cross a threshold. WindowFeatures
+	// keeps each window's numeric feature vector too.
 	Windows        bool
 	WindowFeatures bool
 	// Sink, when set, also receives every finding (outputs); hosts'
@@ -75,7 +75,7 @@ type Result struct {
 	Detectors   []models.Detector `json:"-"`
 	Stats       scorer.Stats      `json:"-"`
 	Coverage    scorer.Coverage   `json:"-"`
-	// WindowStats are the side extractors' counters (Windows only).
+	// WindowStats are the engines' feature window counters (Windows only).
 	WindowStats features.Stats `json:"-"`
 	// Hosts is how many hosts (agents) the events came from.
 	Hosts int `json:"-"`
@@ -192,14 +192,14 @@ type step struct {
 // hostReplay is one host's agent: its engine (and window scorer) running in
 // its own goroutine.
 type hostReplay struct {
-	host string
-	eng  *scorer.Engine
-	side *features.Extractor
-	ch   chan []step
-	buf  []step
-	free chan []step
-	now  int64
-	last int64 // set by close before the final flush
+	host      string
+	eng       *scorer.Engine
+	windowsOn bool
+	ch        chan []step
+	buf       []step
+	free      chan []step
+	now       int64
+	last      int64 // set by close before the final flush
 
 	emissions []Emission
 	records   []output.Record
@@ -240,12 +240,12 @@ func newHostReplay(host string, cfg *ReplayConfig, dets []models.Detector) (*hos
 		return nil, err
 	}
 	if cfg.Windows {
-		b, numeric := cfg.Bundle, cfg.WindowFeatures
-		h.side, err = features.NewExtractor(cfg.Engine.Features, func(w *features.Window) {
-			h.windows = append(h.windows, scoreWindow(b, w, dets, numeric))
-		})
-		if err != nil {
-			return nil, err
+		// The engine scores every window it closes anyway; record them
+		// rather than building each window a second time.
+		numeric := cfg.WindowFeatures
+		h.windowsOn = true
+		h.eng.OnWindow = func(w *features.Window, s *models.Scores) {
+			h.windows = append(h.windows, windowScore(w, s, dets, numeric))
 		}
 	}
 	h.buf = make([]step, 0, replayBatch)
@@ -310,25 +310,16 @@ func (h *hostReplay) run() error {
 func (h *hostReplay) process(ev *trace.Event) {
 	h.now = ev.Time
 	h.eng.Process(ev)
-	if h.side != nil {
-		h.side.Add(ev)
-	}
 }
 
 func (h *hostReplay) advance(t int64) {
 	h.now = t
 	h.eng.Advance(t)
-	if h.side != nil {
-		h.side.Advance(t)
-	}
 }
 
 func (h *hostReplay) finish(last int64) {
 	h.now = last
 	h.eng.Flush()
-	if h.side != nil {
-		h.side.Flush()
-	}
 }
 
 // merge combines the hosts' results: emissions in event-time order of
@@ -394,8 +385,8 @@ func (res *Result) merge(hs []*hostReplay) {
 		for _, w := range c.Learning {
 			learning[w] = true
 		}
-		if h.side != nil {
-			x := h.side.Stats()
+		if h.windowsOn {
+			x := h.eng.WindowStats()
 			res.WindowStats.Events += x.Events
 			res.WindowStats.Late += x.Late
 			res.WindowStats.UnknownKind += x.UnknownKind
@@ -421,7 +412,9 @@ func (l *lockedSink) Emit(f *finding.Finding, update bool) {
 	l.mu.Unlock()
 }
 
-func scoreWindow(b *models.Bundle, w *features.Window, dets []models.Detector, numeric bool) WindowScore {
+// windowScore records a closed window with its baseline's scores (s nil:
+// the workload has no baseline).
+func windowScore(w *features.Window, s *models.Scores, dets []models.Detector, numeric bool) WindowScore {
 	ws := WindowScore{Workload: w.Workload, Instance: w.Instance, Start: w.Start, End: w.End, Events: w.Events,
 		Scores: make([]float64, len(dets)), Thresholds: make([]float64, len(dets))}
 	for i := range dets {
@@ -430,15 +423,10 @@ func scoreWindow(b *models.Bundle, w *features.Window, dets []models.Detector, n
 	if numeric {
 		ws.Numeric = w.Numeric(nil)
 	}
-	var m *models.Model
-	if b != nil {
-		m = b.Workload(w.Workload)
-	}
-	if m == nil {
+	if s == nil {
 		return ws
 	}
 	ws.Modelled = true
-	s := m.Score(w)
 	for _, d := range s.Detectors {
 		for i := range dets {
 			if dets[i] == d.Detector {
