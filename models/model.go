@@ -129,7 +129,7 @@ func (m *Model) Score(w *features.Window) Scores {
 }
 
 func (m *Model) score(w *features.Window, withEvidence bool) Scores {
-	s := Scores{Key: w.Key, Detectors: make([]DetectorScore, 0, len(Detectors()))}
+	s := Scores{Key: w.Key, Detectors: make([]DetectorScore, 0, numDetectors)}
 	add := func(d Detector, score float64, converged bool, ev []Evidence) {
 		th := m.Calibration[d]
 		ds := DetectorScore{

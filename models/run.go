@@ -112,10 +112,17 @@ func TrainScan(ctx context.Context, rc RunConfig, scan features.ScanFunc) ([]*Mo
 		lastWL, last = wl, r
 		return r.worker, r.keep
 	}
+	// One worker for every workload: nothing to route, and the extractor is
+	// the first to read the event.
+	everything := rc.Workers == 1 && rc.Workload == "" && rc.Shards == 1
 	scanErr := scan(ctx, func(e *trace.Event) error {
 		scanned++
 		if rc.Progress != nil && scanned&0xffff == 0 {
 			rc.Progress(scanned)
+		}
+		if everything {
+			ws[0].x.Add(e)
+			return nil
 		}
 		wi, keep := route(features.WorkloadOf(e))
 		if !keep {

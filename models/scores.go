@@ -33,6 +33,9 @@ var noveltyDetectors = func() (out [features.NumCategories]Detector) {
 	return out
 }()
 
+// numDetectors is len(Detectors()).
+const numDetectors = int(features.NumCategories) + 3
+
 // Detectors lists every detector in the order Scores reports them.
 func Detectors() []Detector {
 	var out []Detector

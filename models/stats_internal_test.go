@@ -142,3 +142,9 @@ func TestWindowHashIsFNV(t *testing.T) {
 		}
 	}
 }
+
+func TestNumDetectors(t *testing.T) {
+	if n := len(Detectors()); n != numDetectors {
+		t.Fatalf("numDetectors %d, Detectors() has %d", numDetectors, n)
+	}
+}
