@@ -71,6 +71,49 @@ func domainIn(name string, domains []any) bool {
 	return false
 }
 
+// domainMatcher is domainIn for a fixed list, walking the name backwards
+// through a trie of the reversed domains, lowercasing ASCII as it goes (no
+// copy of the name, no pass per domain). A domain matches where it ends at
+// the name's start or at a dot. Names with other than ASCII bytes take
+// domainIn itself: strings.ToLower treats them as Unicode.
+func domainMatcher(domains []string) func(string) bool {
+	var t trie
+	anyItems := make([]any, len(domains))
+	for i, d := range domains {
+		anyItems[i] = d
+		if d != "" {
+			t.add(reverse(d), 1)
+		}
+	}
+	return func(name string) bool {
+		n := len(name)
+		for i := 0; i < n; i++ {
+			if name[i] >= 0x80 {
+				return domainIn(name, anyItems)
+			}
+		}
+		if n > 0 && name[n-1] == '.' {
+			n--
+		}
+		node := &t
+		for i := n - 1; i >= 0; i-- {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			j := indexByte(node.bytes, c)
+			if j < 0 {
+				return false
+			}
+			node = node.next[j]
+			if node.mask != 0 && (i == 0 || name[i-1] == '.') {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 func basename(p string) string {
 	if p == "" {
 		return ""

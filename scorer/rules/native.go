@@ -807,11 +807,8 @@ func nativeCall(n *ast.CallNode, in Intel) (pred, bool) {
 		if s == nil || !ok {
 			break
 		}
-		anyItems := make([]any, len(items))
-		for i, it := range items {
-			anyItems[i] = it
-		}
-		return func(e *Env) bool { return domainIn(s(e), anyItems) }, true
+		in := domainMatcher(items)
+		return func(e *Env) bool { return in(s(e)) }, true
 	case "cidr":
 		s := strExpr(a0, in)
 		c, ok := a1.(*ast.StringNode)

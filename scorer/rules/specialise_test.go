@@ -3,6 +3,7 @@ package rules
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/expr-lang/expr/parser"
@@ -275,5 +276,46 @@ func TestPartsRead(t *testing.T) {
 	}
 	if got := set.Needs(trace.KindOpen.Index()); got != 0 {
 		t.Errorf("no rule reads opens, yet they need %04b", got)
+	}
+}
+
+// TestDomainMatcherIsDomainIn compares the trie matcher with domainIn on
+// names built from the listed domains: subdomains, look-alikes without a dot
+// boundary, case, trailing dots, non-ASCII and empty names and entries.
+func TestDomainMatcherIsDomainIn(t *testing.T) {
+	domains := []string{"nanopool.org", "c3pool.com", "xmr.example", "Upper.Example", "", "org", "é.example"}
+	in := domainMatcher(domains)
+	anyDomains := make([]any, len(domains))
+	for i, d := range domains {
+		anyDomains[i] = d
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	parts := []string{"", "a", "xmr", "eu1", "nanopool", "pool", "org", "com", "c3pool", "example", "upper", "UPPER", "É", "é", "-"}
+	matched := 0
+	for i := 0; i < 200000; i++ {
+		labels := make([]string, 1+r.IntN(4))
+		for j := range labels {
+			labels[j] = parts[r.IntN(len(parts))]
+		}
+		name := strings.Join(labels, []string{".", "", "."}[r.IntN(3)])
+		if r.IntN(4) == 0 {
+			name = domains[r.IntN(len(domains))]
+		}
+		if r.IntN(3) == 0 {
+			name = strings.ToUpper(name)
+		}
+		if r.IntN(4) == 0 {
+			name += "."
+		}
+		want := domainIn(name, anyDomains)
+		if got := in(name); got != want {
+			t.Fatalf("%q: matcher %v, domainIn %v", name, got, want)
+		}
+		if want {
+			matched++
+		}
+	}
+	if matched < 1000 {
+		t.Fatalf("only %d names matched: the comparison hardly exercised matches", matched)
 	}
 }
