@@ -379,10 +379,14 @@ func nativeBinary(n *ast.BinaryNode, in Intel) (pred, bool) {
 			if err != nil {
 				break // the VM compile reports it
 			}
-			// An anchored pattern's literal prefix rejects most inputs
-			// before the regexp engine starts.
-			if prefix, _ := re.LiteralPrefix(); strings.HasPrefix(v, "^") && prefix != "" {
-				return func(e *Env) bool { x := s(e); return strings.HasPrefix(x, prefix) && re.MatchString(x) }, true
+			// Every match starts with the pattern's literal prefix, so an
+			// input must start with it (anchored pattern) or contain it:
+			// that rejects most inputs before the regexp engine starts.
+			if prefix, _ := re.LiteralPrefix(); prefix != "" {
+				if strings.HasPrefix(v, "^") {
+					return func(e *Env) bool { x := s(e); return strings.HasPrefix(x, prefix) && re.MatchString(x) }, true
+				}
+				return func(e *Env) bool { x := s(e); return strings.Contains(x, prefix) && re.MatchString(x) }, true
 			}
 			return func(e *Env) bool { return re.MatchString(s(e)) }, true
 		}

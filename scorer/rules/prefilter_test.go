@@ -14,7 +14,7 @@ import (
 // the prefilter indexes (so some always run), each testing paths, base
 // names or programs in one of the ways it indexes (equality, lists, prefixes,
 // suffixes, anchored patterns, base names) or in ways it cannot (negation,
-// contains), and compares Match with the VM-only reference on paths built
+// contains, unanchored patterns), and compares Match with the VM-only reference on paths built
 // from the same constants: exact, extended, truncated, with trailing
 // slashes, and longer than 64 bytes.
 func TestPrefilterAgreesWithReference(t *testing.T) {
@@ -30,6 +30,7 @@ func TestPrefilterAgreesWithReference(t *testing.T) {
 		func(c string) string { return fmt.Sprintf("basename(path) == %q", c) },
 		func(c string) string { return fmt.Sprintf("basename(path) in [%q, \"x\"]", c) },
 		func(c string) string { return fmt.Sprintf("path matches %q", "^"+regexpQuote(c)+"[0-9]*$") },
+		func(c string) string { return fmt.Sprintf("path matches %q", regexpQuote(c)+"[0-9]*/*$") },
 		func(c string) string { return fmt.Sprintf("proc.exe_name == %q or path startsWith %q", c, c) },
 		func(c string) string { return fmt.Sprintf("not (path startsWith %q)", c) },
 		func(c string) string { return fmt.Sprintf("path contains %q", c) },
