@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/vigilsec/vigil/features"
 )
@@ -50,6 +51,20 @@ type Profile struct {
 	gen      uint64 // collapses that moved literal kids
 	routeGen uint64 // gen the cached routes were walked under
 	scratch  []*PNode
+	// hot answers for the strings of the last values looked up, by their
+	// bytes' address: windows of one stream share a value's string, so
+	// most lookups need no hashing. Holding the string keeps its memory
+	// from being reused for another while the slot exists.
+	hot *[routeSlots]routeSlot
+}
+
+const routeSlots = 256
+
+type routeSlot struct {
+	p     *byte
+	n     int
+	gen   uint64
+	route []*PNode
 }
 
 // PNode is one trie node.
@@ -315,7 +330,20 @@ func (p *Profile) route(v string) []*PNode {
 		clear(p.routes)
 		p.routeGen = p.gen
 	}
-	return p.routes[v]
+	if p.hot == nil {
+		p.hot = new([routeSlots]routeSlot)
+	}
+	b := unsafe.StringData(v)
+	h := (uint64(uintptr(unsafe.Pointer(b)))>>3 ^ uint64(len(v))<<7) * 0x9e3779b97f4a7c15
+	slot := &p.hot[h>>(64-8)]
+	if slot.p == b && slot.n == len(v) && slot.gen == p.gen && b != nil {
+		return slot.route
+	}
+	r := p.routes[v]
+	if r != nil {
+		*slot = routeSlot{p: b, n: len(v), gen: p.gen, route: r}
+	}
+	return r
 }
 
 // walk takes v down the trie, learning as it goes, and returns its leaf.
@@ -586,7 +614,7 @@ func (p *Profile) endWindow(discovered bool) {
 
 // release drops what only training needs.
 func (p *Profile) release() {
-	p.routes, p.scratch = nil, nil
+	p.routes, p.scratch, p.hot = nil, nil, nil
 }
 
 // finish computes the Good-Turing statistics after training.

@@ -210,12 +210,19 @@ func fitMultivariate(names []string, xs [][]float64) (*Multivariate, error) {
 	}
 	var s mat.SymDense
 	s.SymOuterK(1/float64(n), z.T())
+	// s.At(a, b) as a full p*p array: the b2 loop below reads it n times.
+	full := make([]float64, p*p)
+	for a := 0; a < p; a++ {
+		for b := 0; b < p; b++ {
+			full[a*p+b] = s.At(a, b)
+		}
+	}
 	// Ledoit-Wolf (2004) towards mu*I.
 	mu := mat.Trace(&s) / float64(p)
 	d2 := 0.0
 	for a := 0; a < p; a++ {
 		for b := 0; b < p; b++ {
-			v := s.At(a, b)
+			v := full[a*p+b]
 			if a == b {
 				v -= mu
 			}
@@ -223,12 +230,14 @@ func fitMultivariate(names []string, xs [][]float64) (*Multivariate, error) {
 		}
 	}
 	b2 := 0.0
-	row := make([]float64, p)
+	zraw := z.RawMatrix()
 	for i := 0; i < n; i++ {
-		mat.Row(row, i, z)
+		row := zraw.Data[i*zraw.Stride : i*zraw.Stride+p]
 		for a := 0; a < p; a++ {
-			for b := 0; b < p; b++ {
-				v := row[a]*row[b] - s.At(a, b)
+			sa := full[a*p : a*p+p]
+			ra := row[a]
+			for b, rb := range row {
+				v := ra*rb - sa[b]
 				b2 += v * v
 			}
 		}

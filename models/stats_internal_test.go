@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/features"
@@ -83,21 +84,31 @@ func TestRouteCacheSameTrie(t *testing.T) {
 		},
 	}
 	for c, gen := range values {
+		// Drawn from a pool, so that the same strings come back (as the
+		// extractor's do) and exercise the lookups by address too.
+		pool := make([]string, 3000)
+		for i := range pool {
+			pool[i] = gen()
+		}
 		cached, walked := newProfile(c), newProfile(c)
 		for w := 0; w < 400; w++ {
 			seen := map[string]bool{}
 			for i := 0; i < 30; i++ {
-				v := gen()
+				v := pool[r.IntN(len(pool))]
+				if r.IntN(4) == 0 {
+					v = strings.Clone(v) // equal bytes elsewhere
+				}
 				if seen[v] {
 					continue
 				}
 				seen[v] = true
 				a := cached.observe(v, 1, int64(w))
-				walked.routes = nil
+				walked.routes, walked.hot = nil, nil
 				b := walked.observe(v, 1, int64(w))
 				if a != b {
 					t.Fatalf("%s window %d: %q new=%v with routes, %v without", c, w, v, a, b)
 				}
+				walked.routes, walked.hot = nil, nil
 				if cached.Known(v) != walked.Known(v) {
 					t.Fatalf("%s: Known(%q) differs", c, v)
 				}
