@@ -226,9 +226,17 @@ func (p *prefilter) candidates(env *Env) uint64 {
 		if len(f.eq) > 0 && f.eqLens&(1<<min(len(v), 63)) != 0 {
 			m |= f.eq[v]
 		}
-		m |= f.prefix.match(v, false) | f.suffix.match(v, true)
-		if len(f.base.bytes) > 0 {
-			m |= f.base.match(strings.TrimRight(v, "/"), true)
+		if !f.prefix.empty() {
+			m |= f.prefix.match(v, 0, 1)
+		}
+		if !f.suffix.empty() {
+			m |= f.suffix.match(v, len(v)-1, -1)
+		}
+		if !f.base.empty() {
+			if n := len(v); n > 0 && v[n-1] == '/' {
+				v = strings.TrimRight(v, "/")
+			}
+			m |= f.base.match(v, len(v)-1, -1)
 		}
 	}
 	return m
@@ -241,6 +249,8 @@ type trie struct {
 	bytes []byte // edge labels, parallel to next
 	next  []*trie
 }
+
+func (t *trie) empty() bool { return t.mask == 0 && len(t.bytes) == 0 }
 
 func (t *trie) add(s string, bit uint64) {
 	for i := 0; i < len(s); i++ {
@@ -255,16 +265,13 @@ func (t *trie) add(s string, bit uint64) {
 	t.mask |= bit
 }
 
-// match returns the rules of every string in t that v starts with, or
-// with backwards set (t holding reversed strings) that v ends with.
-func (t *trie) match(v string, backwards bool) uint64 {
+// match walks t along v's bytes from index i in steps of step (1: the
+// strings in t that v starts with; -1 from the end, t holding reversed
+// strings: those v ends with) and returns their rules.
+func (t *trie) match(v string, i, step int) uint64 {
 	m := t.mask
-	for k := 0; k < len(v) && len(t.bytes) > 0; k++ {
-		b := v[k]
-		if backwards {
-			b = v[len(v)-1-k]
-		}
-		j := indexByte(t.bytes, b)
+	for ; uint(i) < uint(len(v)); i += step {
+		j := indexByte(t.bytes, v[i])
 		if j < 0 {
 			break
 		}
