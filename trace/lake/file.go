@@ -1,14 +1,26 @@
 package lake
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"maps"
+	"math"
+	"math/bits"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/vigilsec/vigil/trace"
 )
@@ -27,27 +39,15 @@ var ErrNewerSchema = errors.New("file has a newer schema version than this reade
 // FileOptions shape the Parquet files the writer produces.
 type FileOptions struct {
 	// RowGroupRows bounds a row group: the writer holds at most this many
-	// rows in memory per open file, and readers can skip a row group by its
-	// time range. parquet-go would otherwise put the whole file in one.
+	// rows in memory per open file (a column chunk is only written once its
+	// row group is complete), and readers can skip a row group by its time
+	// range.
 	RowGroupRows int64
 	// Level is the zstd level.
 	Level zstd.Level
 	// DictionaryMaxBytes caps each column's dictionary per row group.
 	DictionaryMaxBytes int64
 }
-
-// skipBounds leaves min/max bounds out of every column but time: readers
-// prune by time only, and computing bounds of string columns costs a large
-// share of the write path.
-var skipBounds = func() []parquet.WriterOption {
-	var opts []parquet.WriterOption
-	for _, path := range parquet.SchemaOf(trace.Event{}).Columns() {
-		if len(path) != 1 || path[0] != "time" {
-			opts = append(opts, parquet.SkipPageBounds(path...), parquet.SkipPageStatistics(path...))
-		}
-	}
-	return opts
-}()
 
 func (o FileOptions) withDefaults() FileOptions {
 	if o.RowGroupRows <= 0 {
@@ -62,31 +62,47 @@ func (o FileOptions) withDefaults() FileOptions {
 	return o
 }
 
-// fileWriter writes one Parquet trace file.
+// fileWriter writes one Parquet trace file with the column encoders of
+// colwriter.go. The file is what parquet-go's writer made of trace.Event
+// with these options (colwriter_test.go compares them): the same schema and
+// key/value metadata, data pages v2, zstd, dictionary encoding where the tags
+// ask for it (PLAIN past DictionaryMaxBytes), DELTA_BINARY_PACKED time,
+// DELTA_LENGTH_BYTE_ARRAY list elements, min/max statistics on time only.
+// It differs in three ways no reader of the lake depends on: a zero value of
+// an optional column is always null (parquet-go wrote some as non-null
+// zeros, which read back the same), a page that zstd does not shrink is
+// stored uncompressed, and there is no page index.
 type fileWriter struct {
-	pw      *parquet.GenericWriter[trace.Event]
-	out     *countingWriter
-	rows    int64
-	minTime int64
-	maxTime int64
+	out  *countingWriter
+	o    FileOptions
+	host string
+	pw   *pageWriter
+	cols []column
+
+	rowGroups []format.RowGroup
+	rgRows    int64 // rows of the row group being built
+	rows      int64
+	minTime   int64
+	maxTime   int64
+	// rawOut and packedOut relate the size of pages before and after
+	// encoding, to estimate the file size from what is still buffered.
+	rawOut, packedOut int64
+	buf               []byte
 }
+
+// pageBytes is where a column's page is cut, counted before encoding: small
+// enough to bound the memory of an open file, large enough for zstd.
+const pageBytes = 128 << 10
+
+// encodeRows is how many rows each column takes in one go: a slice of
+// events this long stays in the CPU cache while every column reads it.
+const encodeRows = 128
 
 func newFileWriter(w io.Writer, host string, o FileOptions) *fileWriter {
 	o = o.withDefaults()
-	cw := &countingWriter{w: w}
-	opts := []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{Level: o.Level}),
-		parquet.MaxRowsPerRowGroup(o.RowGroupRows),
-		// A column whose values are too varied for a dictionary falls back
-		// to plain encoding instead of growing without bound.
-		parquet.DictionaryMaxBytes(o.DictionaryMaxBytes),
-		parquet.KeyValueMetadata(metaSchemaVersion, strconv.Itoa(trace.SchemaVersion)),
-		parquet.KeyValueMetadata(metaHost, host),
-		parquet.CreatedBy("vigil", "", ""),
-	}
-	opts = append(opts, skipBounds...)
-	pw := parquet.NewGenericWriter[trace.Event](cw, opts...)
-	return &fileWriter{pw: pw, out: cw}
+	pw := &pageWriter{codec: codecFor(o.Level)}
+	pw.enc = thrift.NewEncoder(new(thrift.CompactProtocol).NewWriter(&pw.hdr))
+	return &fileWriter{out: &countingWriter{w: w}, o: o, host: host, pw: pw, cols: newColumns(pw, o)}
 }
 
 func (f *fileWriter) write(events []trace.Event) error {
@@ -102,19 +118,414 @@ func (f *fileWriter) write(events []trace.Event) error {
 		f.minTime = min(f.minTime, t)
 		f.maxTime = max(f.maxTime, t)
 	}
-	n, err := f.pw.Write(events)
-	f.rows += int64(n)
+	for len(events) > 0 {
+		n := min(len(events), encodeRows, int(f.o.RowGroupRows-f.rgRows))
+		for _, c := range f.cols {
+			if err := c.add(events[:n]); err != nil {
+				return fmt.Errorf("encoding column %s: %w", strings.Join(c.chunk().path, "."), err)
+			}
+			if c.pending() >= pageBytes {
+				if err := f.flushPage(c); err != nil {
+					return err
+				}
+			}
+		}
+		f.rgRows += int64(n)
+		f.rows += int64(n)
+		events = events[n:]
+		if f.rgRows >= f.o.RowGroupRows {
+			if err := f.flushRowGroup(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (f *fileWriter) flushPage(c column) error {
+	raw, before := c.pending(), len(c.chunk().pages)
+	if err := c.flushPage(); err != nil {
+		return fmt.Errorf("encoding column %s: %w", strings.Join(c.chunk().path, "."), err)
+	}
+	f.rawOut += int64(raw)
+	f.packedOut += int64(len(c.chunk().pages) - before)
+	return nil
+}
+
+// size estimates the finished file: bytes written, pages buffered for the
+// current row group, and what the pending values should encode to.
+func (f *fileWriter) size() int64 {
+	n := f.out.n
+	var pending int64
+	for _, c := range f.cols {
+		n += int64(len(c.chunk().pages))
+		pending += int64(c.pending())
+	}
+	if f.rawOut > 0 {
+		pending = pending * f.packedOut / f.rawOut
+	}
+	return n + pending
+}
+
+func (f *fileWriter) writeOut(b []byte) error {
+	_, err := f.out.Write(b)
 	return err
 }
 
-// size estimates the finished file: bytes already flushed plus what sits in
-// the current row group.
-func (f *fileWriter) size() int64 { return f.out.n + f.pw.Size() }
+// flushRowGroup writes each column chunk of the current row group: its
+// dictionary page, then its data pages.
+func (f *fileWriter) flushRowGroup() error {
+	if f.rgRows == 0 {
+		return nil
+	}
+	if len(f.rowGroups) == math.MaxInt16 {
+		return fmt.Errorf("more than %d row groups in one file", math.MaxInt16)
+	}
+	if f.out.n == 0 {
+		if err := f.writeOut([]byte(parquetMagic)); err != nil {
+			return err
+		}
+	}
+	rg := format.RowGroup{
+		Columns:    make([]format.ColumnChunk, len(f.cols)),
+		NumRows:    f.rgRows,
+		FileOffset: f.out.n,
+		Ordinal:    int16(len(f.rowGroups)),
+	}
+	for i, col := range f.cols {
+		if err := f.flushPage(col); err != nil {
+			return err
+		}
+		c := col.chunk()
+		md := format.ColumnMetaData{
+			Type:         c.typ,
+			PathInSchema: c.path,
+			Codec:        format.Zstd,
+			NumValues:    c.numValues,
+			Statistics:   format.Statistics{NullCount: c.nulls},
+		}
+		if c.bounds {
+			md.Statistics.MinValue = binary.LittleEndian.AppendUint64(nil, uint64(c.lo))
+			md.Statistics.MaxValue = binary.LittleEndian.AppendUint64(nil, uint64(c.hi))
+		}
+		if vals, n, ok := col.dictPage(); ok {
+			md.DictionaryPageOffset = f.out.n
+			var err error
+			f.buf, err = c.dictionaryPage(f.buf[:0], vals, n)
+			if err != nil {
+				return fmt.Errorf("encoding dictionary of column %s: %w", strings.Join(c.path, "."), err)
+			}
+			if err := f.writeOut(f.buf); err != nil {
+				return err
+			}
+		}
+		md.DataPageOffset = f.out.n
+		if err := f.writeOut(c.pages); err != nil {
+			return err
+		}
+		md.TotalUncompressedSize, md.TotalCompressedSize = c.unc, c.comp
+		md.Encoding = slices.Sorted(maps.Keys(c.encodings))
+		for k, n := range c.pageCounts {
+			md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: k.typ, Encoding: k.enc, Count: n})
+		}
+		slices.SortFunc(md.EncodingStats, func(a, b format.PageEncodingStats) int {
+			return cmp.Or(cmp.Compare(a.PageType, b.PageType), cmp.Compare(a.Encoding, b.Encoding))
+		})
+		rg.Columns[i].MetaData = md
+		rg.TotalByteSize += c.unc
+		rg.TotalCompressedSize += c.comp
+		c.reset()
+	}
+	f.rowGroups = append(f.rowGroups, rg)
+	f.rgRows = 0
+	return nil
+}
 
 func (f *fileWriter) close() error {
-	f.pw.SetKeyValueMetadata(metaTimeMin, strconv.FormatInt(f.minTime, 10))
-	f.pw.SetKeyValueMetadata(metaTimeMax, strconv.FormatInt(f.maxTime, 10))
-	return f.pw.Close()
+	if err := f.flushRowGroup(); err != nil {
+		return err
+	}
+	if f.out.n == 0 {
+		if err := f.writeOut([]byte(parquetMagic)); err != nil {
+			return err
+		}
+	}
+	md := format.FileMetaData{
+		Version:   2,
+		Schema:    schemaElements,
+		NumRows:   f.rows,
+		RowGroups: f.rowGroups,
+		// Sorted by key, as parquet-go writes them.
+		KeyValueMetadata: []format.KeyValue{
+			{Key: metaHost, Value: f.host},
+			{Key: metaSchemaVersion, Value: strconv.Itoa(trace.SchemaVersion)},
+			{Key: metaTimeMax, Value: strconv.FormatInt(f.maxTime, 10)},
+			{Key: metaTimeMin, Value: strconv.FormatInt(f.minTime, 10)},
+		},
+		CreatedBy:    createdBy,
+		ColumnOrders: columnOrders,
+	}
+	var footer bytes.Buffer
+	if err := thrift.NewEncoder(new(thrift.CompactProtocol).NewWriter(&footer)).Encode(&md); err != nil {
+		return fmt.Errorf("encoding file footer: %w", err)
+	}
+	footer.Write(binary.LittleEndian.AppendUint32(nil, uint32(footer.Len())))
+	footer.WriteString(parquetMagic)
+	return f.writeOut(footer.Bytes())
+}
+
+const (
+	parquetMagic = "PAR1"
+	createdBy    = "vigil version (build )" // as parquet.CreatedBy("vigil", "", "") had it
+)
+
+// schemaElements is trace.Event's schema as a file footer lists it, built
+// the way parquet-go's writer builds it: depth first, the root unnamed by
+// repetition.
+var schemaElements = func() []format.SchemaElement {
+	var out []format.SchemaElement
+	var walk func(name string, n parquet.Node, root bool)
+	walk = func(name string, n parquet.Node, root bool) {
+		t := n.Type()
+		e := format.SchemaElement{Name: name, FieldID: int32(n.ID())}
+		if !root {
+			switch {
+			case n.Required():
+				e.RepetitionType = thrift.New(format.Required)
+			case n.Optional():
+				e.RepetitionType = thrift.New(format.Optional)
+			case n.Repeated():
+				e.RepetitionType = thrift.New(format.Repeated)
+			}
+		}
+		if lt := t.LogicalType(); lt != nil {
+			e.LogicalType = *lt
+		}
+		if l := int32(t.Length()); l > 0 {
+			e.TypeLength.Set(l)
+		}
+		if !n.Leaf() {
+			e.NumChildren.Set(int32(len(n.Fields())))
+		}
+		if pt := t.PhysicalType(); pt != nil {
+			e.Type.Set(*pt)
+		}
+		if ct := t.ConvertedType(); ct != nil {
+			e.ConvertedType.Set(*ct)
+		}
+		out = append(out, e)
+		for _, f := range n.Fields() {
+			walk(f.Name(), f, false)
+		}
+	}
+	walk(eventSchema.Name(), eventSchema, true)
+	return out
+}()
+
+var columnOrders = func() []format.ColumnOrder {
+	out := make([]format.ColumnOrder, len(leafSpecs))
+	for i := range leafSpecs {
+		out[i] = *leafSpecs[i].leaf.Node.Type().ColumnOrder()
+	}
+	return out
+}()
+
+// codecs holds one zstd codec per level: each keeps a pool of encoders,
+// which are too large to build per file.
+var codecs sync.Map
+
+func codecFor(l zstd.Level) *zstd.Codec {
+	if c, ok := codecs.Load(l); ok {
+		return c.(*zstd.Codec)
+	}
+	c, _ := codecs.LoadOrStore(l, &zstd.Codec{Level: l})
+	return c.(*zstd.Codec)
+}
+
+// pageWriter is the scratch space the columns of one file share to encode
+// and compress pages.
+type pageWriter struct {
+	codec  *zstd.Codec
+	hdr    bytes.Buffer
+	enc    *thrift.Encoder
+	rep    []byte
+	def    []byte
+	packed []byte
+	idx    []byte
+	values []byte
+	dict   []byte
+}
+
+type pageKind struct {
+	typ format.PageType
+	enc format.Encoding
+}
+
+// chunk accumulates one column's pages for the current row group: they can
+// only be written once the row group is complete, because a column chunk is
+// contiguous in the file.
+type chunk struct {
+	pw     *pageWriter
+	path   []string
+	typ    format.Type
+	maxDef byte
+	maxRep byte
+
+	pages      []byte
+	numValues  int64
+	nulls      int64
+	unc, comp  int64
+	encodings  map[format.Encoding]struct{}
+	pageCounts map[pageKind]int32
+	bounds     bool // lo and hi hold the INT64 min and max
+	lo, hi     int64
+}
+
+func (c *chunk) reset() {
+	c.pages = c.pages[:0]
+	c.numValues, c.nulls, c.unc, c.comp = 0, 0, 0, 0
+	clear(c.encodings)
+	clear(c.pageCounts)
+	c.bounds = false
+}
+
+// page counts a page of the chunk; levels add RLE to its encodings.
+func (c *chunk) page(typ format.PageType, enc format.Encoding, levels bool) {
+	if c.encodings == nil {
+		c.encodings = make(map[format.Encoding]struct{})
+		c.pageCounts = make(map[pageKind]int32)
+	}
+	c.encodings[enc] = struct{}{}
+	if levels {
+		c.encodings[format.RLE] = struct{}{}
+	}
+	c.pageCounts[pageKind{typ, enc}]++
+}
+
+// dictDataPage writes a page of indexes into a dictionary of dictLen
+// values. Their bit width follows from dictLen, which spares a pass over
+// the indexes to find the largest.
+func (c *chunk) dictDataPage(def []uint8, idx []int32, rows, nulls, dictLen int) error {
+	pw := c.pw
+	w := bits.Len32(uint32(max(dictLen-1, 0)))
+	var err error
+	if pw.idx, err = (&rle.Encoding{BitWidth: w}).EncodeInt32(pw.idx[:0], idx); err != nil {
+		return err
+	}
+	pw.values = append(append(pw.values[:0], byte(w)), pw.idx...)
+	return c.dataPage(nil, def, pw.values, format.RLEDictionary, rows, nulls, rows, nil)
+}
+
+// dataPage appends a v2 data page: levels RLE-encoded and left
+// uncompressed, values compressed, CRC over both as the format says.
+func (c *chunk) dataPage(rep, def []uint8, values []byte, enc format.Encoding, numValues, numNulls, numRows int, st *format.Statistics) error {
+	pw := c.pw
+	var err error
+	pw.rep, pw.def = pw.rep[:0], pw.def[:0]
+	if c.maxRep > 0 {
+		if pw.rep, err = levelEncoding(c.maxRep).EncodeLevels(pw.rep, rep); err != nil {
+			return err
+		}
+	}
+	if c.maxDef > 0 {
+		if pw.def, err = levelEncoding(c.maxDef).EncodeLevels(pw.def, def); err != nil {
+			return err
+		}
+	}
+	levels := len(pw.rep) + len(pw.def)
+	if int64(levels)+int64(len(values)) > math.MaxInt32 {
+		return fmt.Errorf("page of %d bytes is too large", int64(levels)+int64(len(values)))
+	}
+	// Values that zstd does not shrink (bit-packed dictionary indexes of
+	// varied columns, delta-packed times) are stored as they are, which v2
+	// pages allow: readers then skip decompressing them.
+	if pw.packed, err = pw.codec.Encode(pw.packed[:0], values); err != nil {
+		return err
+	}
+	body, compressed := pw.packed, true
+	if len(pw.packed) >= len(values) {
+		body, compressed = values, false
+	}
+	crc := crc32.Update(crc32.ChecksumIEEE(pw.rep), crc32.IEEETable, pw.def)
+	crc = crc32.Update(crc, crc32.IEEETable, body)
+	h := format.PageHeader{
+		Type:                 format.DataPageV2,
+		UncompressedPageSize: int32(levels + len(values)),
+		CompressedPageSize:   int32(levels + len(body)),
+		CRC:                  int32(crc),
+		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{
+			NumValues:                  int32(numValues),
+			NumNulls:                   int32(numNulls),
+			NumRows:                    int32(numRows),
+			Encoding:                   enc,
+			DefinitionLevelsByteLength: int32(len(pw.def)),
+			RepetitionLevelsByteLength: int32(len(pw.rep)),
+			IsCompressed:               thrift.New(compressed),
+		}),
+	}
+	if st != nil {
+		h.DataPageHeaderV2.V.Statistics = *st
+		h.DataPageHeaderV2.V.Statistics.NullCount = int64(numNulls)
+		lo := int64(binary.LittleEndian.Uint64(st.MinValue))
+		hi := int64(binary.LittleEndian.Uint64(st.MaxValue))
+		if !c.bounds {
+			c.lo, c.hi, c.bounds = lo, hi, true
+		}
+		c.lo, c.hi = min(c.lo, lo), max(c.hi, hi)
+	}
+	if err := pw.header(&h); err != nil {
+		return err
+	}
+	c.pages = append(c.pages, pw.hdr.Bytes()...)
+	c.pages = append(c.pages, pw.rep...)
+	c.pages = append(c.pages, pw.def...)
+	c.pages = append(c.pages, body...)
+	c.unc += int64(pw.hdr.Len()) + int64(h.UncompressedPageSize)
+	c.comp += int64(pw.hdr.Len()) + int64(h.CompressedPageSize)
+	c.numValues += int64(numValues)
+	c.nulls += int64(numNulls)
+	c.page(format.DataPageV2, enc, c.maxDef > 0 || c.maxRep > 0)
+	return nil
+}
+
+// dictionaryPage appends the row group's dictionary page to b.
+func (c *chunk) dictionaryPage(b, values []byte, n int) ([]byte, error) {
+	pw := c.pw
+	var err error
+	if pw.packed, err = pw.codec.Encode(pw.packed[:0], values); err != nil {
+		return b, err
+	}
+	if len(values) > math.MaxInt32 {
+		return b, fmt.Errorf("dictionary page of %d bytes is too large", len(values))
+	}
+	h := format.PageHeader{
+		Type:                 format.DictionaryPage,
+		UncompressedPageSize: int32(len(values)),
+		CompressedPageSize:   int32(len(pw.packed)),
+		CRC:                  int32(crc32.ChecksumIEEE(pw.packed)),
+		DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(n), Encoding: format.Plain}),
+	}
+	if err := pw.header(&h); err != nil {
+		return b, err
+	}
+	b = append(b, pw.hdr.Bytes()...)
+	b = append(b, pw.packed...)
+	c.unc += int64(pw.hdr.Len()) + int64(h.UncompressedPageSize)
+	c.comp += int64(pw.hdr.Len()) + int64(h.CompressedPageSize)
+	c.page(format.DictionaryPage, format.Plain, false)
+	return b, nil
+}
+
+func (pw *pageWriter) header(h *format.PageHeader) error {
+	pw.hdr.Reset()
+	if err := pw.enc.Encode(h); err != nil {
+		return fmt.Errorf("encoding page header: %w", err)
+	}
+	return nil
+}
+
+func levelEncoding(maxLevel byte) *rle.Encoding {
+	return &rle.Encoding{BitWidth: bits.Len8(maxLevel)}
 }
 
 type countingWriter struct {
