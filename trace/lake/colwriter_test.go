@@ -13,7 +13,7 @@ import (
 // WriteColumnFile writes events into one trace file with the column writer,
 // batch rows at a time, as the Writer does.
 func WriteColumnFile(w io.Writer, host string, o FileOptions, events []trace.Event, batch int) error {
-	fw := newFileWriter(w, host, o)
+	fw := newFileWriter(w, host, o, nil)
 	for b := range slices.Chunk(events, batch) {
 		if err := fw.write(b); err != nil {
 			return err

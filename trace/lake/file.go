@@ -14,8 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
+	kzstd "github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding/rle"
@@ -98,10 +98,13 @@ const pageBytes = 128 << 10
 // events this long stays in the CPU cache while every column reads it.
 const encodeRows = 128
 
-func newFileWriter(w io.Writer, host string, o FileOptions) *fileWriter {
+// newFileWriter starts a file. Files that are never encoded at the same
+// time may share pw; nil gives the file its own.
+func newFileWriter(w io.Writer, host string, o FileOptions, pw *pageWriter) *fileWriter {
 	o = o.withDefaults()
-	pw := &pageWriter{codec: codecFor(o.Level)}
-	pw.enc = thrift.NewEncoder(new(thrift.CompactProtocol).NewWriter(&pw.hdr))
+	if pw == nil {
+		pw = newPageWriter(o.Level)
+	}
 	return &fileWriter{out: &countingWriter{w: w}, o: o, host: host, pw: pw, cols: newColumns(pw, o)}
 }
 
@@ -330,22 +333,13 @@ var columnOrders = func() []format.ColumnOrder {
 	return out
 }()
 
-// codecs holds one zstd codec per level: each keeps a pool of encoders,
-// which are too large to build per file.
-var codecs sync.Map
-
-func codecFor(l zstd.Level) *zstd.Codec {
-	if c, ok := codecs.Load(l); ok {
-		return c.(*zstd.Codec)
-	}
-	c, _ := codecs.LoadOrStore(l, &zstd.Codec{Level: l})
-	return c.(*zstd.Codec)
-}
-
-// pageWriter is the scratch space the columns of one file share to encode
-// and compress pages.
+// pageWriter is the scratch space and zstd encoder with which pages are
+// encoded and compressed. A Writer's files share one: they are encoded one
+// at a time, under its lock. The encoder is held rather than taken from
+// parquet-go's codec pool, which the garbage collector empties, so that a
+// few megabytes of encoder state are not built again and again.
 type pageWriter struct {
-	codec  *zstd.Codec
+	zstd   *kzstd.Encoder
 	hdr    bytes.Buffer
 	enc    *thrift.Encoder
 	rep    []byte
@@ -439,9 +433,7 @@ func (c *chunk) dataPage(rep, def []uint8, values []byte, enc format.Encoding, n
 	// Values that zstd does not shrink (bit-packed dictionary indexes of
 	// varied columns, delta-packed times) are stored as they are, which v2
 	// pages allow: readers then skip decompressing them.
-	if pw.packed, err = pw.codec.Encode(pw.packed[:0], values); err != nil {
-		return err
-	}
+	pw.packed = pw.zstd.EncodeAll(values, pw.packed[:0])
 	body, compressed := pw.packed, true
 	if len(pw.packed) >= len(values) {
 		body, compressed = values, false
@@ -491,13 +483,10 @@ func (c *chunk) dataPage(rep, def []uint8, values []byte, enc format.Encoding, n
 // dictionaryPage appends the row group's dictionary page to b.
 func (c *chunk) dictionaryPage(b, values []byte, n int) ([]byte, error) {
 	pw := c.pw
-	var err error
-	if pw.packed, err = pw.codec.Encode(pw.packed[:0], values); err != nil {
-		return b, err
-	}
 	if len(values) > math.MaxInt32 {
 		return b, fmt.Errorf("dictionary page of %d bytes is too large", len(values))
 	}
+	pw.packed = pw.zstd.EncodeAll(values, pw.packed[:0])
 	h := format.PageHeader{
 		Type:                 format.DictionaryPage,
 		UncompressedPageSize: int32(len(values)),
@@ -514,6 +503,22 @@ func (c *chunk) dictionaryPage(b, values []byte, n int) ([]byte, error) {
 	c.comp += int64(pw.hdr.Len()) + int64(h.CompressedPageSize)
 	c.page(format.DictionaryPage, format.Plain, false)
 	return b, nil
+}
+
+// newPageWriter makes a zstd encoder set as parquet-go's codec sets its own.
+func newPageWriter(level zstd.Level) *pageWriter {
+	enc, err := kzstd.NewWriter(nil,
+		kzstd.WithEncoderConcurrency(1),
+		kzstd.WithEncoderLevel(level),
+		kzstd.WithZeroFrames(true),
+		kzstd.WithEncoderCRC(false),
+	)
+	if err != nil {
+		panic(fmt.Sprintf("lake: zstd level %v: %v", level, err))
+	}
+	pw := &pageWriter{zstd: enc}
+	pw.enc = thrift.NewEncoder(new(thrift.CompactProtocol).NewWriter(&pw.hdr))
+	return pw
 }
 
 func (pw *pageWriter) header(h *format.PageHeader) error {

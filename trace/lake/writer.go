@@ -101,6 +101,7 @@ type Writer struct {
 	publish func(key, path string, rows int64) error
 	spool   *spool // nil for local roots
 	stats   *Stats
+	pages   *pageWriter // shared by the open files, which mu serialises
 
 	mu      sync.Mutex
 	open    map[partKey]*openFile
@@ -154,6 +155,7 @@ func (l *Lake) NewWriter(cfg WriterConfig) (*Writer, error) {
 		stats: new(Stats),
 		id:    fmt.Sprintf("%08x", rand.Uint32()),
 		open:  make(map[partKey]*openFile),
+		pages: newPageWriter(cfg.File.withDefaults().Level),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -270,7 +272,7 @@ func (w *Writer) fileFor(e *trace.Event) (*openFile, error) {
 	}
 	f := &openFile{
 		pk: pk, key: key, tmpPath: tmp.Name(), tmp: tmp,
-		fw:     newFileWriter(tmp, w.cfg.Host, w.cfg.File),
+		fw:     newFileWriter(tmp, w.cfg.Host, w.cfg.File, w.pages),
 		buf:    make([]trace.Event, 0, w.cfg.BatchRows),
 		opened: now, lastUsed: w.uses,
 	}
