@@ -3,6 +3,7 @@ package features
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,21 +103,23 @@ const maxKinds = 32
 // constants so that dispatching on them is a jump table, not a chain of
 // string compares; init checks them against trace.
 const (
-	kExec    = 0
-	kExit    = 1
-	kFork    = 2
-	kOpen    = 3
-	kRename  = 4
-	kUnlink  = 5
-	kChmod   = 6
-	kChown   = 7
-	kLink    = 8
-	kConnect = 9
-	kAccept  = 10
-	kBind    = 11
-	kListen  = 12
-	kDNS     = 13
-	kSyscall = 24
+	kExec        = 0
+	kExit        = 1
+	kFork        = 2
+	kOpen        = 3
+	kRename      = 4
+	kUnlink      = 5
+	kChmod       = 6
+	kChown       = 7
+	kLink        = 8
+	kConnect     = 9
+	kAccept      = 10
+	kBind        = 11
+	kListen      = 12
+	kDNS         = 13
+	kExecMapping = 21
+	kSignal      = 23
+	kSyscall     = 24
 )
 
 func init() {
@@ -127,13 +130,19 @@ func init() {
 		trace.KindExec: kExec, trace.KindExit: kExit, trace.KindFork: kFork, trace.KindOpen: kOpen,
 		trace.KindRename: kRename, trace.KindUnlink: kUnlink, trace.KindChmod: kChmod, trace.KindChown: kChown,
 		trace.KindLink: kLink, trace.KindConnect: kConnect, trace.KindAccept: kAccept, trace.KindBind: kBind,
-		trace.KindListen: kListen, trace.KindDNS: kDNS, trace.KindSyscall: kSyscall,
+		trace.KindListen: kListen, trace.KindDNS: kDNS, trace.KindExecMapping: kExecMapping, trace.KindSignal: kSignal,
+		trace.KindSyscall: kSyscall,
 	} {
 		if k.Index() != i {
 			panic("features: trace.Kinds moved " + string(k))
 		}
 	}
 }
+
+// recentStreams is how many streams are matched by pointer before the map:
+// a host runs a handful of busy containers, and the map's key is two
+// strings to hash.
+const recentStreams = 8
 
 // Extractor builds windows from events one at a time. It is not safe for
 // concurrent use; run one per goroutine and partition by workload.
@@ -148,9 +157,9 @@ type Extractor struct {
 
 	streams map[streamKey]*stream
 	last    *stream
-	recent  [4]*stream // streams used lately: hosts interleave a few containers
-	maxTime int64      // newest event time of any stream
-	swept   int64      // maxTime at the last idle sweep
+	recent  [recentStreams]*stream // streams used lately: hosts interleave a few containers
+	maxTime int64                  // newest event time of any stream
+	swept   int64                  // maxTime at the last idle sweep
 	pool    []*agg
 	spare   []spareWindow // recycled windows, see Recycle
 	// emitted remembers the kinds arrays of the last windows emitted, so
@@ -409,7 +418,7 @@ func (x *Extractor) Flush() {
 	}
 	clear(x.streams)
 	x.last = nil
-	x.recent = [4]*stream{}
+	x.recent = [recentStreams]*stream{}
 }
 
 func (x *Extractor) sortedStreams() []*stream {
@@ -476,7 +485,7 @@ func (x *Extractor) streamOf(e *trace.Event, wl, inst string) *stream {
 	}
 	s.rawWL, s.rawInst = wl, inst
 	x.last = s
-	copy(x.recent[1:], x.recent[:3])
+	copy(x.recent[1:], x.recent[:recentStreams-1])
 	x.recent[0] = s
 	return s
 }
@@ -626,7 +635,7 @@ type agg struct {
 	lastProc int32
 	recent   [4]int32 // small cache of recently used procs, -1 = empty
 
-	strIdx [NumCategories]map[string]int32
+	strIdx itemTable // string items: (category, value) -> index into items
 	netIdx map[netKey]int32
 	items  []itemAgg
 	// hot short-circuits the maps for strings this window has seen under
@@ -685,9 +694,6 @@ func newAgg() *agg {
 		lastProc: -1,
 		recent:   [4]int32{-1, -1, -1, -1},
 	}
-	for i := range a.strIdx {
-		a.strIdx[i] = make(map[string]int32)
-	}
 	return a
 }
 
@@ -699,9 +705,7 @@ func (a *agg) reset() {
 	a.procs = a.procs[:0]
 	a.lastProc = -1
 	a.recent = [4]int32{-1, -1, -1, -1}
-	for _, m := range a.strIdx {
-		clear(m)
-	}
+	a.strIdx.reset()
 	clear(a.netIdx)
 	a.items = a.items[:0]
 	// Dropping the slots also lets go of the events' strings they hold.
@@ -713,8 +717,9 @@ func (a *agg) reset() {
 	clear(a.ngrams)
 }
 
-// kindIndex is Kind.Index with the frequent kinds first: a switch of
-// string compares is cheaper per event than hashing into a map.
+// kindIndex is Kind.Index as a switch of string compares, the frequent
+// kinds first: cheaper per event than hashing into trace's map. Kinds it
+// does not list fall back to that map.
 func kindIndex(k trace.Kind) int {
 	switch k {
 	case trace.KindSyscall:
@@ -733,6 +738,24 @@ func kindIndex(k trace.Kind) int {
 		return kFork
 	case trace.KindDNS:
 		return kDNS
+	case trace.KindRename:
+		return kRename
+	case trace.KindUnlink:
+		return kUnlink
+	case trace.KindChmod:
+		return kChmod
+	case trace.KindChown:
+		return kChown
+	case trace.KindLink:
+		return kLink
+	case trace.KindBind:
+		return kBind
+	case trace.KindListen:
+		return kListen
+	case trace.KindExecMapping:
+		return kExecMapping
+	case trace.KindSignal:
+		return kSignal
 	}
 	return k.Index()
 }
@@ -959,15 +982,11 @@ func (a *agg) str(s *stream, c Category, v string, t int64, pi int32) {
 		a.items[slot.item-1].count++
 		return
 	}
-	m := a.strIdx[c]
-	i, ok := m[v]
-	if ok {
+	i, found := a.strIdx.find(a.items, c, v)
+	if found {
 		a.items[i].count++
 	} else {
-		i = int32(len(a.items))
-		cv := s.clone(v)
-		m[cv] = i
-		a.items = append(a.items, itemAgg{cat: c, value: cv, count: 1, first: t, proc: pi})
+		a.items = append(a.items, itemAgg{cat: c, value: s.clone(v), count: 1, first: t, proc: pi})
 	}
 	*slot = hotSlot{p: p, n: int32(len(v)), item: i + 1, cat: c}
 }
@@ -990,6 +1009,66 @@ func (a *agg) net(s *stream, k netKey, t int64, pi int32) {
 		a.items = append(a.items, itemAgg{cat: k.cat, net: ck, count: 1, first: t, proc: pi})
 	}
 	*slot = hotSlot{p: p, n: int32(len(k.addr)), item: i + 1, cat: k.cat, port: k.port, prot: k.prot, unix: k.unix}
+}
+
+// itemTable indexes a window's string items by (category, value) with open
+// addressing: a new item costs one hash and one probe sequence, where a map
+// costs a lookup and then an insert, and clearing it per window is one
+// memclr instead of one per category map.
+type itemTable struct {
+	slots []itemSlot // power-of-two length; nil until the first item
+	n     int
+}
+
+type itemSlot struct {
+	hash uint64 // 0: empty
+	item int32
+}
+
+var itemSeed = maphash.MakeSeed()
+
+// find returns the index of (c, v) in items, or, when absent, records that
+// it is about to be appended there as index len(items).
+func (t *itemTable) find(items []itemAgg, c Category, v string) (int32, bool) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow()
+	}
+	h := maphash.String(itemSeed, v) ^ uint64(c)*0x9e3779b97f4a7c15 | 1
+	mask := len(t.slots) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		switch {
+		case sl.hash == 0:
+			*sl = itemSlot{hash: h, item: int32(len(items))}
+			t.n++
+			return sl.item, false
+		case sl.hash == h && items[sl.item].cat == c && items[sl.item].value == v:
+			return sl.item, true
+		}
+	}
+}
+
+func (t *itemTable) grow() {
+	old := t.slots
+	t.slots = make([]itemSlot, max(64, 2*len(old)))
+	mask := len(t.slots) - 1
+	for _, sl := range old {
+		if sl.hash == 0 {
+			continue
+		}
+		i := int(sl.hash) & mask
+		for t.slots[i].hash != 0 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = sl
+	}
+}
+
+func (t *itemTable) reset() {
+	if t.n > 0 {
+		clear(t.slots)
+		t.n = 0
+	}
 }
 
 // ProtoName names an IANA protocol number the way listen items spell it.

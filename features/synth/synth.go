@@ -367,3 +367,33 @@ func (g *gen) attack(c *container, t0 int64, kind string, seq bool) {
 		}
 	}
 }
+
+// Intern makes equal strings of events share one copy, as events decoded
+// from the lake do (one string per dictionary value or interned value), so
+// that benchmarks over generated traces see the string identity real
+// training sees. Argv elements are left alone.
+func Intern(events []trace.Event) {
+	seen := map[string]string{}
+	in := func(s *string) {
+		if *s == "" {
+			return
+		}
+		if v, ok := seen[*s]; ok {
+			*s = v
+			return
+		}
+		seen[*s] = *s
+	}
+	for i := range events {
+		e := &events[i]
+		k := string(e.Kind)
+		in(&k)
+		e.Kind = trace.Kind(k)
+		for _, s := range []*string{&e.Host, &e.BootID, &e.Comm, &e.ExePath, &e.Cwd, &e.ProcUUID, &e.ParentUUID,
+			&e.ExeSHA256, &e.ContainerID, &e.Runtime, &e.Image, &e.ImageDigest, &e.ContainerName, &e.Cluster,
+			&e.TaskARN, &e.TaskFamily, &e.TaskRevision, &e.ECSContainerName, &e.LaunchType, &e.Workload,
+			&e.Path, &e.NewPath, &e.SrcAddr, &e.DstAddr, &e.DNSName, &e.Module} {
+			in(s)
+		}
+	}
+}
