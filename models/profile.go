@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,16 +42,16 @@ type Profile struct {
 	recent []bool // ring of last recentCap windows (training only)
 	seq    int64
 
-	// routes caches, while training, the trie nodes a value passes through
-	// when every one of its segments is a literal kid: a recurring value is
-	// then one hash of the whole value instead of one per segment. Such
-	// routes only change when a collapse folds literal kids into a pattern,
-	// which bumps gen and empties the cache. One entry per literal leaf at
-	// most, so the cache is O(profile size).
-	routes   map[string][]*PNode
-	gen      uint64 // collapses that moved literal kids
-	routeGen uint64 // gen the cached routes were walked under
-	scratch  []*PNode
+	// routes caches, while training, the trie nodes a recurring value
+	// passes through when every one of its segments is a literal kid: the
+	// value is then one hash of the whole value instead of one per segment.
+	// Such a route only changes when a collapse folds one of its nodes into
+	// a pattern, which marks that node folded; a route holding a folded
+	// node is walked again. One entry per literal leaf that recurred (and
+	// folded ones until the next sweep), so the cache is O(profile size).
+	routes    map[string][]*PNode
+	nextSweep int // len(routes) at which folded routes are dropped
+	scratch   []*PNode
 	// hot answers for the strings of the last values looked up, by their
 	// bytes' address: windows of one stream share a value's string, so
 	// most lookups need no hashing. Holding the string keeps its memory
@@ -63,7 +64,6 @@ const routeSlots = 256
 type routeSlot struct {
 	p     *byte
 	n     int
-	gen   uint64
 	route []*PNode
 }
 
@@ -80,6 +80,9 @@ type PNode struct {
 
 	last      int64 // training window seq last counted
 	lastVisit int64
+	// folded: merged into a pattern kid and gone from its parent's Kids,
+	// so routes through it are stale.
+	folded bool
 }
 
 // PatKid is a learned wildcard position: Any matches every segment, else the
@@ -310,7 +313,15 @@ func (p *Profile) observe(v string, count, first int64) bool {
 		}
 		n = route[last]
 	} else {
-		n = p.walk(v)
+		var route []*PNode
+		n, route = p.walk(v)
+		// Only values seen before are worth a route: most one-off names
+		// are never looked up again.
+		if route != nil && n.Windows > 0 {
+			p.keepRoute(v, route)
+		}
+		p.scratch = route[:0]
+		clear(route)
 	}
 	isNew := n.Windows == 0
 	if n.last != p.seq {
@@ -326,9 +337,8 @@ func (p *Profile) observe(v string, count, first int64) bool {
 
 // route returns v's cached route, or nil.
 func (p *Profile) route(v string) []*PNode {
-	if p.routeGen != p.gen {
-		clear(p.routes)
-		p.routeGen = p.gen
+	if p.routes == nil {
+		return nil
 	}
 	if p.hot == nil {
 		p.hot = new([routeSlots]routeSlot)
@@ -336,18 +346,48 @@ func (p *Profile) route(v string) []*PNode {
 	b := unsafe.StringData(v)
 	h := (uint64(uintptr(unsafe.Pointer(b)))>>3 ^ uint64(len(v))<<7) * 0x9e3779b97f4a7c15
 	slot := &p.hot[h>>(64-8)]
-	if slot.p == b && slot.n == len(v) && slot.gen == p.gen && b != nil {
+	if slot.p == b && slot.n == len(v) && b != nil && live(slot.route) {
 		return slot.route
 	}
 	r := p.routes[v]
-	if r != nil {
-		*slot = routeSlot{p: b, n: len(v), gen: p.gen, route: r}
+	if r == nil || !live(r) {
+		return nil
 	}
+	*slot = routeSlot{p: b, n: len(v), route: r}
 	return r
 }
 
-// walk takes v down the trie, learning as it goes, and returns its leaf.
-func (p *Profile) walk(v string) *PNode {
+// live reports whether no node of route has been folded away.
+func live(route []*PNode) bool {
+	for _, n := range route {
+		if n.folded {
+			return false
+		}
+	}
+	return len(route) > 0
+}
+
+// keepRoute caches route (a walk's, all literal) for v.
+func (p *Profile) keepRoute(v string, route []*PNode) {
+	if p.routes == nil {
+		p.routes = make(map[string][]*PNode)
+	}
+	if len(p.routes) >= p.nextSweep {
+		for k, r := range p.routes {
+			if !live(r) {
+				delete(p.routes, k)
+			}
+		}
+		p.hot = nil // its slots may hold dropped routes
+		p.nextSweep = 2*len(p.routes) + 1024
+	}
+	p.routes[v] = slices.Clone(route)
+}
+
+// walk takes v down the trie, learning as it goes, and returns its leaf
+// and, when every segment was a literal kid, the nodes it passed through
+// (in p.scratch, valid until the next walk).
+func (p *Profile) walk(v string) (*PNode, []*PNode) {
 	n := p.Root
 	route := append(p.scratch[:0], n)
 	literal := true
@@ -371,11 +411,7 @@ func (p *Profile) walk(v string) *PNode {
 			// Values seen in one window only mean something once the
 			// position itself has been seen in several.
 			if len(n.Kids) >= collapseGroup && n.Visits >= collapseGroup {
-				if n.collapse() {
-					// Routes through n's old kids are stale; the nodes
-					// walked so far stay where they are.
-					p.gen++
-				}
+				n.collapse()
 				k = n.child(s) // may have moved into a pattern
 				lit = n.Kids[s] == k
 			}
@@ -386,19 +422,12 @@ func (p *Profile) walk(v string) *PNode {
 		}
 		n = k
 	})
-	p.scratch = route[:0]
-	if literal {
-		if p.routes == nil {
-			p.routes = make(map[string][]*PNode)
-		}
-		if p.routeGen != p.gen {
-			clear(p.routes)
-			p.routeGen = p.gen
-		}
-		p.routes[v] = slices.Clone(route)
+	if !literal {
+		p.scratch = route[:0]
+		clear(route)
+		return n, nil
 	}
-	clear(route)
-	return n
+	return n, route
 }
 
 func (n *PNode) subtreeWindows(limit int64) int64 {
@@ -415,54 +444,55 @@ func (n *PNode) subtreeWindows(limit int64) int64 {
 	return w
 }
 
-// collapse folds kids into patterns where they stopped recurring. It
-// reports whether any literal kid moved.
-func (n *PNode) collapse() bool {
-	type member struct {
-		seg    string
-		single bool
+// collapse folds kids into patterns where they stopped recurring. It runs
+// whenever a busy position gets a new kid, so it allocates only per shape.
+func (n *PNode) collapse() {
+	if len(n.Kids) >= maxKids {
+		n.foldInto(func(string) bool { return true }, "", true)
+		return
 	}
-	groups := map[string][]member{}
+	type group struct {
+		shape         string
+		size, singles int
+	}
+	var groups []group
+	index := map[string]int{}
 	singles := 0
+	var buf [64]byte
 	for seg, k := range n.Kids {
 		single := k.subtreeWindows(1) <= 1
 		if single {
 			singles++
 		}
-		sh := Shape(seg)
-		if strings.Contains(sh, "*") {
-			groups[sh] = append(groups[sh], member{seg, single})
+		sh := appendShape(buf[:0], seg)
+		if bytes.IndexByte(sh, '*') < 0 {
+			continue
+		}
+		gi, ok := index[string(sh)]
+		if !ok {
+			gi = len(groups)
+			groups = append(groups, group{shape: string(sh)})
+			index[groups[gi].shape] = gi
+		}
+		groups[gi].size++
+		if single {
+			groups[gi].singles++
 		}
 	}
-	if len(n.Kids) >= maxKids || (len(n.Kids) >= collapseAll && singles*10 >= len(n.Kids)*7) {
-		return n.foldInto(func(string) bool { return true }, "", true)
+	if len(n.Kids) >= collapseAll && singles*10 >= len(n.Kids)*7 {
+		n.foldInto(func(string) bool { return true }, "", true)
+		return
 	}
-	shapes := make([]string, 0, len(groups))
-	for sh := range groups {
-		shapes = append(shapes, sh)
-	}
-	slices.Sort(shapes)
-	moved := false
-	for _, sh := range shapes {
-		g := groups[sh]
-		s := 0
-		for _, m := range g {
-			if m.single {
-				s++
-			}
-		}
-		if len(g) >= collapseGroup && s*2 >= len(g) {
-			if n.foldInto(func(seg string) bool { return Shape(seg) == sh }, sh, false) {
-				moved = true
-			}
+	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.shape, b.shape) })
+	for _, g := range groups {
+		if g.size >= collapseGroup && g.singles*2 >= g.size {
+			n.foldInto(func(seg string) bool { return string(appendShape(buf[:0], seg)) == g.shape }, g.shape, false)
 		}
 	}
-	return moved
 }
 
-// foldInto moves the literal kids selected by match under one pattern kid
-// and reports whether there were any.
-func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) bool {
+// foldInto moves the literal kids selected by match under one pattern kid.
+func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 	var dst *PNode
 	for _, p := range n.Patterns {
 		if p.Any == anyPat && (anyPat || p.Shape == shape) {
@@ -485,7 +515,9 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) boo
 	}
 	slices.Sort(segs) // merge order fixes First/last ties deterministically
 	for _, seg := range segs {
-		merge(dst, n.Kids[seg])
+		k := n.Kids[seg]
+		k.folded = true
+		merge(dst, k)
 		delete(n.Kids, seg)
 	}
 	if anyPat {
@@ -503,7 +535,6 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) boo
 	if len(n.Kids) == 0 {
 		n.Kids = nil
 	}
-	return len(segs) > 0
 }
 
 func merge(dst, src *PNode) {
@@ -554,8 +585,9 @@ func merge(dst, src *PNode) {
 // Known reports whether v matches a learned item (Lookup without the
 // pattern, and without allocating for path-like categories).
 func (p *Profile) Known(v string) bool {
-	if p.routes != nil && p.routeGen == p.gen {
-		if route := p.routes[v]; route != nil {
+	if p.routes != nil {
+		// Only while training (see release): route writes its cache.
+		if route := p.route(v); route != nil {
 			return route[len(route)-1].Windows > 0
 		}
 	}
@@ -614,7 +646,7 @@ func (p *Profile) endWindow(discovered bool) {
 
 // release drops what only training needs.
 func (p *Profile) release() {
-	p.routes, p.scratch, p.hot = nil, nil, nil
+	p.routes, p.scratch, p.hot, p.nextSweep = nil, nil, nil, 0
 }
 
 // finish computes the Good-Turing statistics after training.
