@@ -18,13 +18,13 @@ import (
 )
 
 // Events are encoded column by column, straight from a batch of trace.Event
-// into Parquet pages: each column is one tight loop over the batch that reads
-// its field at a fixed offset, and string columns look values up in their own
-// per-row-group dictionary behind a small cache, so the host, container and
-// workload strings an event shares with the events before it cost a compare
-// instead of hashing the whole string. parquet-go's generic
-// row writer spent most of the write path hashing every value of every
-// dictionary column; the file format is the same (see file.go).
+// into Parquet pages: each column is one tight loop over a slice of the batch
+// that reads its field at a fixed offset. Dictionary columns keep their own
+// per-row-group dictionary: a value equal to the row before's (the same host,
+// container, process) costs a compare, others a small cache probe, and only
+// values the cache has not seen are hashed whole. parquet-go's generic row
+// writer spent most of the write path hashing every value of every
+// dictionary column. The file format is the same (see file.go).
 
 // column encodes one leaf column of trace.Event for one file.
 type column interface {
