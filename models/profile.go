@@ -52,6 +52,9 @@ type Profile struct {
 	routes    map[string][]*PNode
 	nextSweep int // len(routes) at which folded routes are dropped
 	scratch   []*PNode
+	// dirs caches, the same way, the routes of path-like values' directories.
+	dirs         map[string][]*PNode
+	nextDirSweep int
 	// hot answers for the strings of the last values looked up, by their
 	// bytes' address: windows of one stream share a value's string, so
 	// most lookups need no hashing. Holding the string keeps its memory
@@ -83,6 +86,10 @@ type PNode struct {
 	// folded: merged into a pattern kid and gone from its parent's Kids,
 	// so routes through it are stale.
 	folded bool
+	// recurred: the subtree's items were seen in more than one window in
+	// all. Windows are only ever added to a subtree (merges sum them), so
+	// once true it stays true and collapse need not count again.
+	recurred bool
 }
 
 // PatKid is a learned wildcard position: Any matches every segment, else the
@@ -386,12 +393,14 @@ func (p *Profile) keepRoute(v string, route []*PNode) {
 
 // walk takes v down the trie, learning as it goes, and returns its leaf
 // and, when every segment was a literal kid, the nodes it passed through
-// (in p.scratch, valid until the next walk).
+// (in p.scratch, valid until the next walk). A path's directory is looked
+// up whole when its route is cached: one-off file names in a known
+// directory cost one step, not one per segment.
 func (p *Profile) walk(v string) (*PNode, []*PNode) {
 	n := p.Root
 	route := append(p.scratch[:0], n)
 	literal := true
-	eachSegment(p.Cat, v, func(s string) {
+	step := func(s string) {
 		if n.lastVisit != p.seq {
 			n.lastVisit = p.seq
 			n.Visits++
@@ -421,13 +430,60 @@ func (p *Profile) walk(v string) (*PNode, []*PNode) {
 			route = append(route, k)
 		}
 		n = k
-	})
+	}
+	i := -1
+	if pathLike(p.Cat) {
+		i = strings.LastIndexByte(v, '/')
+	}
+	if i < 0 {
+		eachSegment(p.Cat, v, step)
+	} else if dir := p.dirRoute(v[:i]); dir != nil {
+		// The steps up to the directory, without their lookups.
+		for _, r := range dir[:len(dir)-1] {
+			if r.lastVisit != p.seq {
+				r.lastVisit = p.seq
+				r.Visits++
+			}
+		}
+		route, n = append(route[:0], dir...), dir[len(dir)-1]
+		step(v[i+1:])
+	} else {
+		eachSplit(v[:i], '/', step)
+		if literal {
+			p.keepDir(v[:i], route)
+		}
+		step(v[i+1:])
+	}
 	if !literal {
 		p.scratch = route[:0]
 		clear(route)
 		return n, nil
 	}
 	return n, route
+}
+
+// dirRoute returns the cached route of directory dir, or nil.
+func (p *Profile) dirRoute(dir string) []*PNode {
+	if r := p.dirs[dir]; live(r) {
+		return r
+	}
+	return nil
+}
+
+// keepDir caches route (all literal) for directory dir.
+func (p *Profile) keepDir(dir string, route []*PNode) {
+	if p.dirs == nil {
+		p.dirs = make(map[string][]*PNode)
+	}
+	if len(p.dirs) >= p.nextDirSweep {
+		for k, r := range p.dirs {
+			if !live(r) {
+				delete(p.dirs, k)
+			}
+		}
+		p.nextDirSweep = 2*len(p.dirs) + 1024
+	}
+	p.dirs[strings.Clone(dir)] = slices.Clone(route)
 }
 
 func (n *PNode) subtreeWindows(limit int64) int64 {
@@ -460,9 +516,11 @@ func (n *PNode) collapse() {
 	singles := 0
 	var buf [64]byte
 	for seg, k := range n.Kids {
-		single := k.subtreeWindows(1) <= 1
+		single := !k.recurred && k.subtreeWindows(1) <= 1
 		if single {
 			singles++
+		} else {
+			k.recurred = true
 		}
 		sh := appendShape(buf[:0], seg)
 		if bytes.IndexByte(sh, '*') < 0 {
@@ -647,6 +705,7 @@ func (p *Profile) endWindow(discovered bool) {
 // release drops what only training needs.
 func (p *Profile) release() {
 	p.routes, p.scratch, p.hot, p.nextSweep = nil, nil, nil, 0
+	p.dirs, p.nextDirSweep = nil, 0
 }
 
 // finish computes the Good-Turing statistics after training.

@@ -91,7 +91,7 @@ func TestRouteCacheSameTrie(t *testing.T) {
 			pool[i] = gen()
 		}
 		cached, walked := newProfile(c), newProfile(c)
-		stale := 0
+		stale, staleDirs := 0, 0
 		for w := 0; w < 400; w++ {
 			if w%100 == 50 {
 				for _, r := range cached.routes {
@@ -99,7 +99,13 @@ func TestRouteCacheSameTrie(t *testing.T) {
 						stale++
 					}
 				}
-				cached.nextSweep = 0 // sweep folded routes out now and then
+				for _, r := range cached.dirs {
+					if !live(r) {
+						staleDirs++
+					}
+				}
+				// Sweep folded routes out now and then.
+				cached.nextSweep, cached.nextDirSweep = 0, 0
 			}
 			seen := map[string]bool{}
 			for i := 0; i < 30; i++ {
@@ -112,12 +118,12 @@ func TestRouteCacheSameTrie(t *testing.T) {
 				}
 				seen[v] = true
 				a := cached.observe(v, 1, int64(w))
-				walked.routes, walked.hot = nil, nil
+				walked.routes, walked.hot, walked.dirs = nil, nil, nil
 				b := walked.observe(v, 1, int64(w))
 				if a != b {
 					t.Fatalf("%s window %d: %q new=%v with routes, %v without", c, w, v, a, b)
 				}
-				walked.routes, walked.hot = nil, nil
+				walked.routes, walked.hot, walked.dirs = nil, nil, nil
 				if cached.Known(v) != walked.Known(v) {
 					t.Fatalf("%s: Known(%q) differs", c, v)
 				}
@@ -127,6 +133,9 @@ func TestRouteCacheSameTrie(t *testing.T) {
 		}
 		if stale == 0 || len(cached.routes) == 0 {
 			t.Fatalf("%s: %d routes, %d through folded nodes: the test did not exercise the cache", c, len(cached.routes), stale)
+		}
+		if c == features.CatFileRead && (staleDirs == 0 || len(cached.dirs) == 0) {
+			t.Fatalf("%s: %d directories, %d through folded nodes: the test did not exercise them", c, len(cached.dirs), staleDirs)
 		}
 		ja, _ := json.Marshal(cached.Root)
 		jb, _ := json.Marshal(walked.Root)
