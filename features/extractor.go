@@ -196,6 +196,7 @@ type stream struct {
 	// (collector decoding, lake interning) allocates strings one by one, so
 	// that is a few KiB per stream, not a decoder's buffer.
 	clones   [cloneSlots]cloneSlot
+	values   internTable // item values
 	netNames map[netKey]string
 }
 
@@ -645,6 +646,7 @@ type agg struct {
 	hot [hotSlots]hotSlot
 
 	sortIdx []int32 // scratch for sortedItems, kept across windows
+	pair    []byte  // scratch for exec pairs
 
 	sys     *sysAgg  // from the first sequence-mode event on: 20 KiB plain windows do without
 	sysSeen []uint16 // symbols with a non-zero count, in first-seen order
@@ -807,7 +809,9 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event, kind trace.Kind, proc
 		}
 		p.exe, p.parentExe = exe, parent
 		a.str(s, CatExe, exe, e.Time, pi)
-		a.str(s, CatExecPair, parent+" -> "+exe, e.Time, pi)
+		// The pair is spelled in a scratch buffer; only a new one is copied.
+		a.pair = append(append(append(a.pair[:0], parent...), " -> "...), exe...)
+		a.strItem(s, CatExecPair, unsafe.String(unsafe.SliceData(a.pair), len(a.pair)), e.Time, pi)
 	case kOpen:
 		if e.Path != "" {
 			if e.Flags&writeFlags != 0 {
@@ -982,13 +986,79 @@ func (a *agg) str(s *stream, c Category, v string, t int64, pi int32) {
 		a.items[slot.item-1].count++
 		return
 	}
-	i, found := a.strIdx.find(a.items, c, v)
+	*slot = hotSlot{p: p, n: int32(len(v)), item: a.strItem(s, c, v, t, pi) + 1, cat: c}
+}
+
+// strItem counts one occurrence of (c, v) without the pointer cache, for
+// values that are not an event's own string, and returns its index.
+func (a *agg) strItem(s *stream, c Category, v string, t int64, pi int32) int32 {
+	hv := maphash.String(itemSeed, v)
+	i, found := a.strIdx.find(a.items, c, v, hv)
 	if found {
 		a.items[i].count++
 	} else {
-		a.items = append(a.items, itemAgg{cat: c, value: s.clone(v), count: 1, first: t, proc: pi})
+		a.items = append(a.items, itemAgg{cat: c, value: s.values.get(hv, v), count: 1, first: t, proc: pi})
 	}
-	*slot = hotSlot{p: p, n: int32(len(v)), item: i + 1, cat: c}
+	return i
+}
+
+// internTable keeps one copy of each item value a stream's recent windows
+// held, found by the hash the window's itemTable computed anyway: a value
+// that comes back in the next window is not copied again. It starts over
+// when full, so it holds at most maxInterned strings: a busy container's
+// recurring values fit, and a host's hundred streams stay within a few MiB.
+type internTable struct {
+	slots []internSlot // power-of-two length
+	n     int
+}
+
+type internSlot struct {
+	hash uint64 // 0: empty
+	s    string
+}
+
+const maxInterned = 1024
+
+// get returns a copy of v that shares no memory with the event (so windows
+// never keep a decoder's buffers alive); hv is maphash.String(itemSeed, v).
+func (t *internTable) get(hv uint64, v string) string {
+	if 2*(t.n+1) > len(t.slots) {
+		if len(t.slots) >= 2*maxInterned {
+			clear(t.slots)
+			t.n = 0
+		} else {
+			t.grow()
+		}
+	}
+	h := hv | 1
+	mask := len(t.slots) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		switch {
+		case sl.hash == 0:
+			*sl = internSlot{hash: h, s: strings.Clone(v)}
+			t.n++
+			return sl.s
+		case sl.hash == h && sl.s == v:
+			return sl.s
+		}
+	}
+}
+
+func (t *internTable) grow() {
+	old := t.slots
+	t.slots = make([]internSlot, max(256, 2*len(old)))
+	mask := len(t.slots) - 1
+	for _, sl := range old {
+		if sl.hash == 0 {
+			continue
+		}
+		i := int(sl.hash) & mask
+		for t.slots[i].hash != 0 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = sl
+	}
 }
 
 func (a *agg) net(s *stream, k netKey, t int64, pi int32) {
@@ -1028,12 +1098,13 @@ type itemSlot struct {
 var itemSeed = maphash.MakeSeed()
 
 // find returns the index of (c, v) in items, or, when absent, records that
-// it is about to be appended there as index len(items).
-func (t *itemTable) find(items []itemAgg, c Category, v string) (int32, bool) {
+// it is about to be appended there as index len(items). hv is
+// maphash.String(itemSeed, v).
+func (t *itemTable) find(items []itemAgg, c Category, v string, hv uint64) (int32, bool) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
-	h := maphash.String(itemSeed, v) ^ uint64(c)*0x9e3779b97f4a7c15 | 1
+	h := hv ^ uint64(c)*0x9e3779b97f4a7c15 | 1
 	mask := len(t.slots) - 1
 	for i := int(h) & mask; ; i = (i + 1) & mask {
 		sl := &t.slots[i]

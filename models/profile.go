@@ -324,11 +324,13 @@ func (p *Profile) observe(v string, count, first int64) bool {
 		n, route = p.walk(v)
 		// Only values seen before are worth a route: most one-off names
 		// are never looked up again.
-		if route != nil && n.Windows > 0 {
-			p.keepRoute(v, route)
+		if route != nil {
+			if n.Windows > 0 {
+				p.keepRoute(v, route)
+			}
+			p.scratch = route[:0]
+			clear(route)
 		}
-		p.scratch = route[:0]
-		clear(route)
 	}
 	isNew := n.Windows == 0
 	if n.last != p.seq {
