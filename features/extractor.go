@@ -1045,21 +1045,7 @@ func (t *internTable) get(hv uint64, v string) string {
 	}
 }
 
-func (t *internTable) grow() {
-	old := t.slots
-	t.slots = make([]internSlot, max(256, 2*len(old)))
-	mask := len(t.slots) - 1
-	for _, sl := range old {
-		if sl.hash == 0 {
-			continue
-		}
-		i := int(sl.hash) & mask
-		for t.slots[i].hash != 0 {
-			i = (i + 1) & mask
-		}
-		t.slots[i] = sl
-	}
-}
+func (t *internTable) grow() { t.slots = regrow(t.slots, max(256, 2*len(t.slots))) }
 
 func (a *agg) net(s *stream, k netKey, t int64, pi int32) {
 	p := unsafe.StringData(k.addr)
@@ -1119,20 +1105,27 @@ func (t *itemTable) find(items []itemAgg, c Category, v string, hv uint64) (int3
 	}
 }
 
-func (t *itemTable) grow() {
-	old := t.slots
-	t.slots = make([]itemSlot, max(64, 2*len(old)))
-	mask := len(t.slots) - 1
+func (t *itemTable) grow() { t.slots = regrow(t.slots, max(64, 2*len(t.slots))) }
+
+func (s itemSlot) key() uint64   { return s.hash }
+func (s internSlot) key() uint64 { return s.hash }
+
+// regrow moves the occupied slots (key != 0) of an open-addressing table
+// into a new one of n slots, a power of two.
+func regrow[S interface{ key() uint64 }](old []S, n int) []S {
+	slots := make([]S, n)
+	mask := n - 1
 	for _, sl := range old {
-		if sl.hash == 0 {
+		if sl.key() == 0 {
 			continue
 		}
-		i := int(sl.hash) & mask
-		for t.slots[i].hash != 0 {
+		i := int(sl.key()) & mask
+		for slots[i].key() != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = sl
+		slots[i] = sl
 	}
+	return slots
 }
 
 func (t *itemTable) reset() {
