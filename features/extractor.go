@@ -1031,18 +1031,12 @@ func (t *internTable) get(hv uint64, v string) string {
 		}
 	}
 	h := hv | 1
-	mask := len(t.slots) - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		switch {
-		case sl.hash == 0:
-			*sl = internSlot{hash: h, s: strings.Clone(v)}
-			t.n++
-			return sl.s
-		case sl.hash == h && sl.s == v:
-			return sl.s
-		}
+	i, ok := probe(t.slots, h, func(sl *internSlot) bool { return sl.s == v })
+	if !ok {
+		t.slots[i] = internSlot{hash: h, s: strings.Clone(v)}
+		t.n++
 	}
+	return t.slots[i].s
 }
 
 func (t *internTable) grow() { t.slots = regrow(t.slots, max(256, 2*len(t.slots))) }
@@ -1091,24 +1085,35 @@ func (t *itemTable) find(items []itemAgg, c Category, v string, hv uint64) (int3
 		t.grow()
 	}
 	h := hv ^ uint64(c)*0x9e3779b97f4a7c15 | 1
-	mask := len(t.slots) - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		switch {
-		case sl.hash == 0:
-			*sl = itemSlot{hash: h, item: int32(len(items))}
-			t.n++
-			return sl.item, false
-		case sl.hash == h && items[sl.item].cat == c && items[sl.item].value == v:
-			return sl.item, true
-		}
+	i, ok := probe(t.slots, h, func(sl *itemSlot) bool {
+		it := &items[sl.item]
+		return it.cat == c && it.value == v
+	})
+	if !ok {
+		t.slots[i] = itemSlot{hash: h, item: int32(len(items))}
+		t.n++
 	}
+	return t.slots[i].item, ok
 }
 
 func (t *itemTable) grow() { t.slots = regrow(t.slots, max(64, 2*len(t.slots))) }
 
 func (s itemSlot) key() uint64   { return s.hash }
 func (s internSlot) key() uint64 { return s.hash }
+
+// probe returns the index of the slot with key h that eq accepts, or else
+// of the empty slot where it belongs, and whether it was found.
+func probe[S interface{ key() uint64 }](slots []S, h uint64, eq func(*S) bool) (int, bool) {
+	mask := len(slots) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		switch k := slots[i].key(); {
+		case k == 0:
+			return i, false
+		case k == h && eq(&slots[i]):
+			return i, true
+		}
+	}
+}
 
 // regrow moves the occupied slots (key != 0) of an open-addressing table
 // into a new one of n slots, a power of two.
