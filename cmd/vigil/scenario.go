@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -256,13 +257,34 @@ The same --seed gives the same timing, data and choices.`,
 				}
 				return nil
 			}
-			g, gctx := errgroup.WithContext(ctx)
+			// A run that fails (an attack step that errs) does not stop the
+			// others: a batch of hours loses one run, not the rest. Every
+			// failure is printed as it happens and makes the exit non-zero.
+			var (
+				g    errgroup.Group
+				errs []error
+			)
 			g.SetLimit(max(parallel, 1))
 			for _, s := range todo {
-				g.Go(func() error { return runOne(gctx, s) })
+				g.Go(func() error {
+					if ctx.Err() != nil {
+						return nil // interrupted: start nothing new
+					}
+					if err := runOne(ctx, s); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s\tFAILED: %s\n", s.Name, escape.String(err.Error()))
+						mu.Unlock()
+					}
+					return nil
+				})
 			}
-			if err := g.Wait(); err != nil {
+			g.Wait()
+			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%d of %d runs failed: %w", len(errs), len(todo), errors.Join(errs...))
 			}
 			return nil
 		},

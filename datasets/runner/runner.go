@@ -107,7 +107,10 @@ type run struct {
 	cgroups     map[uint64]bool
 	cgroupOwner map[uint64]string
 	watched     []container.Key // cgroups whose syscalls are recorded
-	window      struct {
+	// end is a bound on when the run ends: its containers' start-up
+	// delays the real end a little past Start+Duration, never beyond this.
+	end    time.Time
+	window struct {
 		sync.Mutex
 		from, to time.Time
 		cid      string
@@ -203,6 +206,7 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		before = st.Stats()
 	}
 	r.lbl.Start = time.Now().UTC()
+	r.end = r.lbl.Start.Add(cfg.Duration + 2*time.Minute)
 	if err := r.start(ctx); err != nil {
 		return nil, err
 	}
@@ -507,6 +511,10 @@ func (r *run) release(ctx context.Context, id string, idx int) error {
 // startFile is what vsim's start gate waits for.
 const startFile = "/.vigil-start"
 
+// RunEndEnv names the environment variable that tells a scenario's commands
+// when the run will end, in Unix seconds.
+const RunEndEnv = "VIGIL_RUN_END"
+
 // statser is what a Source may offer to report its losses.
 type statser interface {
 	Stats() collector.Stats
@@ -604,7 +612,11 @@ type execResult struct {
 // exec runs one step; detached steps are left running and only their start
 // is awaited.
 func (r *run) exec(ctx context.Context, container string, st scenario.Step, detach bool) (execResult, error) {
-	e, err := r.cfg.Docker.StartExec(ctx, container, dockerapi.ExecConfig{Cmd: st.Run, User: st.User})
+	// Servers stop by themselves after their -timeout; RunEndEnv tells them
+	// when the run ends, which in a long run is later (vsim keeps serving
+	// until then), so an attack late in a long run still finds them.
+	env := []string{RunEndEnv + "=" + strconv.FormatInt(r.end.Unix(), 10)}
+	e, err := r.cfg.Docker.StartExec(ctx, container, dockerapi.ExecConfig{Cmd: st.Run, User: st.User, Env: env})
 	if err != nil {
 		return execResult{}, err
 	}

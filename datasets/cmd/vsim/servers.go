@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,6 +75,19 @@ func dialGuarded(network, addr string, timeout time.Duration) (net.Conn, error) 
 		return nil, err
 	}
 	return net.DialTimeout(network, addr, timeout)
+}
+
+// serveFor is how long a server started for an attack keeps serving: its
+// -timeout, or until the scenario run ends when that is later (the runner
+// sets VIGIL_RUN_END, runner.RunEndEnv, in Unix seconds), so an attack late in
+// a long run still finds its server. Bounded either way.
+func serveFor(timeout time.Duration) time.Duration {
+	const most = 48 * time.Hour
+	end, err := strconv.ParseInt(os.Getenv("VIGIL_RUN_END"), 10, 64)
+	if err != nil {
+		return timeout
+	}
+	return min(max(timeout, time.Until(time.Unix(end, 0))), most)
 }
 
 func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
@@ -212,7 +226,7 @@ func runListen(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	deadline := time.Now().Add(*timeout)
+	deadline := time.Now().Add(serveFor(*timeout))
 	ln.(*net.TCPListener).SetDeadline(deadline)
 	for i := 0; i < *accepts; i++ {
 		conn, err := ln.Accept()
@@ -240,7 +254,7 @@ func runPool(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(*timeout))
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(serveFor(*timeout)))
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -290,7 +304,7 @@ func runHTTPFile(args []string) error {
 	file := fs.String("file", "/bin/busybox", "file served at every path")
 	timeout := fs.Duration("timeout", time.Minute, "stop after")
 	fs.Parse(args)
-	ctx, cancel := signalContext(*timeout)
+	ctx, cancel := signalContext(serveFor(*timeout))
 	defer cancel()
 	srv := &http.Server{Addr: *addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, *file)
@@ -314,7 +328,7 @@ func runFakeDocker(args []string) error {
 		return err
 	}
 	os.Chmod(*sock, 0o660)
-	ctx, cancel := signalContext(*timeout)
+	ctx, cancel := signalContext(serveFor(*timeout))
 	defer cancel()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

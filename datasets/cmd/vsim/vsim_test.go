@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The safety net of every client in vsim: only loopback and Unix sockets,
@@ -81,5 +83,27 @@ func TestSeededDGA(t *testing.T) {
 		if !strings.HasSuffix(n, ".top") || len(n) < 16 {
 			t.Errorf("name %q", n)
 		}
+	}
+}
+
+func TestServeForOutlastsTheRun(t *testing.T) {
+	if got := serveFor(time.Minute); got != time.Minute {
+		t.Errorf("no run end: %v, want the -timeout", got)
+	}
+	t.Setenv("VIGIL_RUN_END", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+	if got := serveFor(time.Minute); got < 59*time.Minute || got > time.Hour {
+		t.Errorf("run ends in an hour: %v", got)
+	}
+	t.Setenv("VIGIL_RUN_END", strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10))
+	if got := serveFor(time.Minute); got != time.Minute {
+		t.Errorf("run end passed: %v, want the -timeout", got)
+	}
+	t.Setenv("VIGIL_RUN_END", strconv.FormatInt(time.Now().Add(1000*time.Hour).Unix(), 10))
+	if got := serveFor(time.Minute); got != 48*time.Hour {
+		t.Errorf("run end far away: %v, want the 48h bound", got)
+	}
+	t.Setenv("VIGIL_RUN_END", "soon")
+	if got := serveFor(time.Minute); got != time.Minute {
+		t.Errorf("unreadable run end: %v", got)
 	}
 }
