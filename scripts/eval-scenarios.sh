@@ -24,22 +24,30 @@ VIGIL=${VIGIL:-bin/vigil}
 
 benign=$("$VIGIL" scenario list | awk '$2 == "benign" {print $1}')
 hostile=$("$VIGIL" scenario list | awk '$2 == "attack" || $2 == "anomaly" {print $1}')
-rm -rf "$OUT"
-mkdir -p "$OUT"
 lake=$OUT/lake
+# SPLIT=T resumes after the training captures: $OUT/lake already holds them,
+# up to time T (e.g. when a test phase has to be run again).
+SPLIT=${SPLIT:-}
+if [ -z "$SPLIT" ]; then
+	rm -rf "$OUT"
+fi
+mkdir -p "$OUT"
 seq=()
 [ "$SEQUENCE" = 1 ] && seq=(--sequence)
 log() { printf '\n[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
-log "1/5 training captures: $(echo $benign) for $TRAIN each"
-# shellcheck disable=SC2086
-"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
-
-# The split sits on a window boundary after the last training event: a
-# bundle's training range ends where its last window ends, and replay
-# evaluates from there.
-sleep $((60 - $(date +%s) % 60))
-split=$(date -u +%Y-%m-%dT%H:%M:00Z)
+if [ -z "$SPLIT" ]; then
+	log "1/5 training captures: $(echo $benign) for $TRAIN each"
+	# shellcheck disable=SC2086
+	"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
+	# The split sits on a window boundary after the last training event: a
+	# bundle's training range ends where its last window ends, and replay
+	# evaluates from there.
+	sleep $((60 - $(date +%s) % 60))
+	split=$(date -u +%Y-%m-%dT%H:%M:00Z)
+else
+	split=$SPLIT
+fi
 echo "time split: $split"
 
 log "2/5 test captures: attacks and anomalies ($ATTACK each) beside fresh benign runs ($TEST each)"
