@@ -52,6 +52,10 @@ type Run struct {
 	// label can be joined to its events.
 	Workload string `json:"workload,omitempty"`
 	Events   int64  `json:"events,omitempty"`
+	// Failed is why a run stopped early (an attack step that failed, an
+	// interrupt). Its events up to then are in the lake, so it is labelled
+	// all the same: an attack that had begun runs to the moment of failure.
+	Failed string `json:"failed,omitempty"`
 	// Notes are problems the run hit that do not void it (a benign job that
 	// failed, a process whose uuid could not be resolved).
 	Notes []string `json:"notes,omitempty"`

@@ -149,6 +149,17 @@ func Run(ctx context.Context, cfg Config, s *scenario.Scenario) (res *Result, er
 		TaskARN: fmt.Sprintf("arn:aws:ecs:us-east-1:000000000000:task/%s/%s", s.Task.Cluster, hexOf(runID)[:32]),
 	}
 
+	// A run that fails once its containers have started has left events in
+	// the lake: its label still goes next to them, saying it failed, so no
+	// attack activity is ever unlabelled (and taken for benign).
+	defer func() {
+		if err == nil || cfg.Labels == nil || r.lbl.Start.IsZero() {
+			return
+		}
+		if perr := r.putFailed(context.WithoutCancel(ctx), err); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}()
 	// Cleanup runs on a context of its own: Ctrl-C cancels ctx, and that is
 	// exactly when the containers must still go.
 	defer r.unwatch()
@@ -721,6 +732,31 @@ func (r *run) attack(ctx context.Context) error {
 	r.window.to = la.End.Add(time.Second)
 	r.window.Unlock()
 	return nil
+}
+
+// putFailed writes the label of a run that failed with err.
+func (r *run) putFailed(ctx context.Context, err error) error {
+	r.lbl.End = time.Now().UTC()
+	r.lbl.Failed = err.Error()
+	if a := r.lbl.Attack; a != nil {
+		if a.Start.IsZero() {
+			// Failed in its setup: the setup steps are what ran.
+			for _, p := range a.Processes {
+				if a.Start.IsZero() || p.StartTime.Before(a.Start) {
+					a.Start = p.StartTime
+				}
+			}
+		}
+		if a.Start.IsZero() {
+			r.lbl.Attack = nil
+		} else if a.End.IsZero() {
+			a.End = r.lbl.End
+		}
+	}
+	r.mu.Lock()
+	r.lbl.Notes = slices.Clone(r.notes)
+	r.mu.Unlock()
+	return label.Put(ctx, r.cfg.Labels, r.lbl)
 }
 
 // stop stops the containers and reports those that vanished during the run

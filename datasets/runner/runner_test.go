@@ -10,8 +10,10 @@ import (
 
 	"github.com/vigilsec/vigil/datasets"
 	"github.com/vigilsec/vigil/datasets/dockerapi"
+	"github.com/vigilsec/vigil/datasets/label"
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/datasets/scenario"
+	"github.com/vigilsec/vigil/internal/blob"
 )
 
 func TestSeedDecides(t *testing.T) {
@@ -152,4 +154,51 @@ func liveOwner(t *testing.T) string {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return bootID(t) + "/" + strconv.Itoa(os.Getpid()) + "/" + f[19]
+}
+
+// A run whose attack fails still labels what it left in the lake, so the
+// attack's events are never taken for benign ones.
+func TestFailedRunIsLabelled(t *testing.T) {
+	dockerEnv(t)
+	s, err := scenario.Parse("attack-fails.yaml", []byte(`name: attack-fails
+kind: attack
+description: the attack's step fails half-way
+task: {cluster: test, family: fails, revision: 1}
+containers:
+  - name: app
+    command: [vsim, kv]
+attack:
+  id: fails
+  container: app
+  findings: [Execution:Runtime/ReverseShell]
+  at: 0.1
+  steps:
+    - run: [id]
+    - run: [sh, -c, "exit 4"]
+  expect:
+    - kind: exec
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := blob.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runner.Run(ctx, runner.Config{Docker: env.dc, Image: env.ref, Seed: 1, Duration: 3 * time.Second, Labels: store}, s)
+	if err == nil || !strings.Contains(err.Error(), "exited 4") {
+		t.Fatalf("error %v, want the failed step", err)
+	}
+	runs, err := label.List(ctx, store)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("labels %v, %v: want the failed run's", runs, err)
+	}
+	r := runs[0]
+	if !strings.Contains(r.Failed, "exited 4") || r.End.IsZero() {
+		t.Errorf("label failed %q end %v", r.Failed, r.End)
+	}
+	if a := r.Attack; a == nil || a.Start.IsZero() || a.End.Before(a.Start) || len(a.Processes) != 2 {
+		t.Errorf("attack of the failed run: %+v", a)
+	}
 }
