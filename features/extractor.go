@@ -190,11 +190,11 @@ type stream struct {
 	lastThreadKey threadKey
 	lastThread    *thread
 
-	// clones reuses this stream's copies of event strings across windows
-	// (see hotSlot): a value seen again is not copied again. Each slot
-	// holds on to the event string it was filled from; every producer
-	// (collector decoding, lake interning) allocates strings one by one, so
-	// that is a few KiB per stream, not a decoder's buffer.
+	// clones reuses this stream's copies of process ids, executables and
+	// addresses across windows, by the event string's address (see
+	// hotSlot). Each slot holds on to the event string it was filled from;
+	// every producer (collector decoding, lake interning) allocates strings
+	// one by one, so that is a few KiB per stream, not a decoder's buffer.
 	clones   [cloneSlots]cloneSlot
 	values   internTable // item values
 	netNames map[netKey]string
@@ -289,10 +289,8 @@ func (x *Extractor) Stats() Stats {
 // Add folds one event in, closing any window it makes due. The extractor
 // keeps no reference to e itself, only to its strings.
 func (x *Extractor) Add(e *trace.Event) {
-	// What every event needs, read once and handed down, in the order of
-	// trace.Event's fields: walking each event's memory upwards, as the
-	// slice is walked, lets the hardware prefetcher keep up with a large
-	// in-memory replay (measured: 10-20% on BenchmarkTrain).
+	// What every event needs, read once, in the order of trace.Event's
+	// fields, and handed down.
 	t, kind, proc, inst, wl, trunc := e.Time, e.Kind, e.ProcUUID, e.ContainerID, e.Workload, e.PathTruncated
 	x.stats.Events++
 	if trunc {
@@ -639,10 +637,10 @@ type agg struct {
 	strIdx itemTable // string items: (category, value) -> index into items
 	netIdx map[netKey]int32
 	items  []itemAgg
-	// hot short-circuits the maps for strings this window has seen under
-	// the same backing array: events decoded from the lake (and most
-	// generators) share one string per distinct value, so a repeat costs a
-	// pointer compare instead of hashing the whole path.
+	// hot short-circuits strIdx for strings this window has seen under the
+	// same backing array: events decoded from the lake share one string per
+	// distinct value, so a repeat costs a pointer compare instead of
+	// hashing the whole path.
 	hot [hotSlots]hotSlot
 
 	sortIdx []int32 // scratch for sortedItems, kept across windows
