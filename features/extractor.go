@@ -643,8 +643,10 @@ type agg struct {
 	// hashing the whole path.
 	hot [hotSlots]hotSlot
 
-	sortIdx []int32 // scratch for sortedItems, kept across windows
-	pair    []byte  // scratch for exec pairs
+	sortIdx  []int32 // scratch for sortedItems, kept across windows
+	sortKeys []uint64
+	sortTmp  []int32
+	pair     []byte // scratch for exec pairs
 
 	sys     *sysAgg  // from the first sequence-mode event on: 20 KiB plain windows do without
 	sysSeen []uint16 // symbols with a non-zero count, in first-seen order
@@ -1260,22 +1262,14 @@ func (a *agg) sortedItems(s *stream, out []Item) []Item {
 		idx[next[c]] = int32(i)
 		next[c]++
 	}
-	items, procs := a.items, a.procs
+	keys := slices.Grow(a.sortKeys[:0], 2*len(idx))[:2*len(idx)]
+	tmp := slices.Grow(a.sortTmp[:0], len(idx))[:len(idx)]
 	for c := Category(0); c < NumCategories; c++ {
-		if start[c+1]-start[c] < 2 {
-			continue
-		}
-		slices.SortFunc(idx[start[c]:start[c+1]], func(i, j int32) int {
-			x, y := &items[i], &items[j]
-			if c := strings.Compare(x.value, y.value); c != 0 {
-				return c
-			}
-			if x.first != y.first {
-				return cmp.Compare(x.first, y.first)
-			}
-			return strings.Compare(procs[x.proc].uuid, procs[y.proc].uuid)
-		})
+		lo, hi := start[c], start[c+1]
+		a.sortByValue(idx[lo:hi], keys[lo:hi], keys[len(idx)+int(lo):len(idx)+int(hi)], tmp[lo:hi], 0)
 	}
+	a.sortKeys, a.sortTmp = keys[:0], tmp[:0]
+	items, procs := a.items, a.procs
 	if out = slices.Grow(out, len(items)); out == nil {
 		out = []Item{} // as a fresh window has it
 	}
@@ -1290,6 +1284,123 @@ func (a *agg) sortedItems(s *stream, out []Item) []Item {
 	}
 	a.sortIdx = idx[:0]
 	return out
+}
+
+// compareItems orders items by value, then first sight, then process.
+func (a *agg) compareItems(i, j int32) int {
+	x, y := &a.items[i], &a.items[j]
+	if c := strings.Compare(x.value, y.value); c != 0 {
+		return c
+	}
+	if x.first != y.first {
+		return cmp.Compare(x.first, y.first)
+	}
+	return strings.Compare(a.procs[x.proc].uuid, a.procs[y.proc].uuid)
+}
+
+// Radix keys for sortByValue: the top 48 bits hold six bytes of a value
+// from some depth on (zero-padded), the next 4 how many bytes are left
+// there (7: more than six), the low 12 the entry's position in its run.
+// Keys compare as the values' suffixes from that depth do, so the run
+// sorts as plain integers; values that agree on all six bytes continue
+// one level deeper, and only equal values need compareItems.
+const (
+	posBits = 12
+	maxRun  = 1 << posBits
+	more    = 7
+)
+
+// sortByValue sorts the item indices idx as compareItems does, given that
+// their values agree on their first depth bytes; keys, buf and tmp are
+// scratch of idx's length.
+func (a *agg) sortByValue(idx []int32, keys, buf []uint64, tmp []int32, depth int) {
+	n := len(idx)
+	switch {
+	case n < 2:
+		return
+	case n > maxRun:
+		slices.SortFunc(idx, a.compareItems)
+		return
+	}
+	for p, i := range idx {
+		keys[p] = valueKey(a.items[i].value, depth)<<posBits | uint64(p)
+	}
+	radixSort(keys, buf)
+	copy(tmp, idx)
+	for p, k := range keys {
+		idx[p] = tmp[k&(maxRun-1)]
+	}
+	for lo := 0; lo < n; {
+		run := keys[lo] >> posBits
+		hi := lo + 1
+		for hi < n && keys[hi]>>posBits == run {
+			hi++
+		}
+		switch {
+		case hi-lo < 2:
+		case run&0xf == more:
+			a.sortByValue(idx[lo:hi], keys[lo:hi], buf[lo:hi], tmp[lo:hi], depth+6)
+		default: // equal values
+			slices.SortFunc(idx[lo:hi], a.compareItems)
+		}
+		lo = hi
+	}
+}
+
+// radixSort sorts keys, whose low posBits are already ascending, by the
+// bits above them: a least-significant-digit radix sort is stable, so the
+// positions stay ascending within equal keys, and it skips the digits all
+// keys share (a directory's common prefix). buf is scratch of keys' length.
+func radixSort(keys, buf []uint64) {
+	if len(keys) <= 32 {
+		slices.Sort(keys)
+		return
+	}
+	const digits = (64 - posBits + 7) / 8
+	var counts [digits][256]int32
+	for _, k := range keys {
+		k >>= posBits
+		for d := range digits {
+			counts[d][byte(k>>(8*d))]++
+		}
+	}
+	src, dst := keys, buf
+	for d := range digits {
+		c := &counts[d]
+		if c[byte(src[0]>>(posBits+8*d))] == int32(len(src)) {
+			continue
+		}
+		var sum int32
+		for b := range c {
+			sum, c[b] = sum+c[b], sum
+		}
+		for _, k := range src {
+			b := byte(k >> (posBits + 8*d))
+			dst[c[b]] = k
+			c[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
+}
+
+// valueKey is the 52-bit radix key of v from byte depth on (see posBits).
+func valueKey(v string, depth int) uint64 {
+	v = v[depth:]
+	if len(v) > 6 {
+		_ = v[5]
+		return (uint64(v[0])<<40|uint64(v[1])<<32|uint64(v[2])<<24|uint64(v[3])<<16|uint64(v[4])<<8|uint64(v[5]))<<4 | more
+	}
+	var k uint64
+	for i := range 6 {
+		k <<= 8
+		if i < len(v) {
+			k |= uint64(v[i])
+		}
+	}
+	return k<<4 | uint64(len(v))
 }
 
 // syscallValues holds SyscallValue of every symbol, so windows share them.

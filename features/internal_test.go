@@ -2,6 +2,8 @@ package features
 
 import (
 	"hash/maphash"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +43,41 @@ func TestInternTable(t *testing.T) {
 		}
 		if it.n > maxInterned || len(it.slots) > 2*maxInterned {
 			t.Fatalf("%d strings in %d slots, bound %d", it.n, len(it.slots), maxInterned)
+		}
+	}
+}
+
+// TestSortByValue: the radix sort orders item indices exactly as
+// compareItems does, on values with long shared prefixes, prefixes of each
+// other, NUL and high bytes, and equal values told apart by first sight
+// and process; runs past maxRun take the comparator path.
+func TestSortByValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"", "\x00", "/", "a", "b", "\xff", "tmp", "/var/lib/app/", "0123456789ab"}
+	for _, n := range []int{0, 1, 2, 3, 17, 300, maxRun + 5} {
+		a := newAgg()
+		for p := range 3 {
+			a.procs = append(a.procs, procAgg{uuid: "proc-" + strconv.Itoa(2-p)})
+		}
+		for range n {
+			var b strings.Builder
+			for range rng.IntN(6) {
+				b.WriteString(alphabet[rng.IntN(len(alphabet))])
+			}
+			a.items = append(a.items, itemAgg{value: b.String(), first: int64(rng.IntN(3)), proc: int32(rng.IntN(3))})
+		}
+		idx := make([]int32, n)
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		rng.Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		want := slices.Clone(idx)
+		slices.SortStableFunc(want, a.compareItems)
+		a.sortByValue(idx, make([]uint64, n), make([]uint64, n), make([]int32, n), 0)
+		for p := range idx {
+			if a.compareItems(idx[p], want[p]) != 0 {
+				t.Fatalf("n=%d: position %d holds %q, want %q", n, p, a.items[idx[p]].value, a.items[want[p]].value)
+			}
 		}
 	}
 }
