@@ -90,6 +90,9 @@ type PNode struct {
 	// all. Windows are only ever added to a subtree (merges sum them), so
 	// once true it stays true and collapse need not count again.
 	recurred bool
+	// calm is how many more new kids a walk may add before collapse could
+	// fold anything (see collapse); until then it skips the collapse.
+	calm int32
 }
 
 // PatKid is a learned wildcard position: Any matches every segment, else the
@@ -422,9 +425,13 @@ func (p *Profile) walk(v string) (*PNode, []*PNode) {
 			// Values seen in one window only mean something once the
 			// position itself has been seen in several.
 			if len(n.Kids) >= collapseGroup && n.Visits >= collapseGroup {
-				n.collapse()
-				k = n.child(s) // may have moved into a pattern
-				lit = n.Kids[s] == k
+				if n.calm > 0 {
+					n.calm--
+				} else {
+					n.collapse()
+					k = n.child(s) // may have moved into a pattern
+					lit = n.Kids[s] == k
+				}
 			}
 		}
 		literal = literal && lit
@@ -504,7 +511,14 @@ func (n *PNode) subtreeWindows(limit int64) int64 {
 
 // collapse folds kids into patterns where they stopped recurring. It runs
 // whenever a busy position gets a new kid, so it allocates only per shape.
+//
+// When it folds nothing, it also works out how many new kids must come
+// before it could: between collapses a kid only ever stops being single (a
+// subtree gains windows, never loses them), so only new kids, each single
+// and in one shape group, bring a fold nearer, one step each. A walk skips
+// that many collapses, which would have folded nothing either.
 func (n *PNode) collapse() {
+	n.calm = 0
 	if len(n.Kids) >= maxKids {
 		n.foldInto(func(string) bool { return true }, "", true)
 		return
@@ -544,10 +558,21 @@ func (n *PNode) collapse() {
 		return
 	}
 	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.shape, b.shape) })
+	kids := len(n.Kids)
+	// New kids needed for: maxKids; 70% singles of at least collapseAll;
+	// a new shape group of collapseGroup.
+	calm := min(maxKids-kids, max(collapseAll-kids, (7*kids-10*singles+2)/3), collapseGroup)
+	folded := false
 	for _, g := range groups {
 		if g.size >= collapseGroup && g.singles*2 >= g.size {
 			n.foldInto(func(seg string) bool { return string(appendShape(buf[:0], seg)) == g.shape }, g.shape, false)
+			folded = true
+		} else {
+			calm = min(calm, max(collapseGroup-g.size, g.size-2*g.singles))
 		}
+	}
+	if !folded {
+		n.calm = int32(calm - 1)
 	}
 }
 
@@ -598,6 +623,7 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 }
 
 func merge(dst, src *PNode) {
+	dst.calm = 0 // kids may arrive here without a walk
 	dst.Windows += src.Windows
 	dst.Visits += src.Visits
 	dst.Count += src.Count
