@@ -300,6 +300,7 @@ type Exec struct {
 	Started  time.Time
 	done     chan struct{}
 	exitCode int
+	exitPid  int
 	output   bytes.Buffer
 	err      error
 	c        *Client
@@ -334,10 +335,8 @@ func (c *Client) StartExec(ctx context.Context, container string, cfg ExecConfig
 		if err := c.call(ictx, http.MethodGet, "/exec/"+e.ID+"/json", nil, nil, &ins); err != nil && e.err == nil {
 			e.err = err
 		}
-		e.exitCode = ins.ExitCode
-		if e.Pid == 0 {
-			e.Pid = ins.Pid
-		}
+		// The poll below owns e.Pid; it reads this after done is closed.
+		e.exitCode, e.exitPid = ins.ExitCode, ins.Pid
 	}()
 	// The PID is known as soon as the process runs; poll for it (seconds
 	// only on a loaded machine).
@@ -356,6 +355,8 @@ func (c *Client) StartExec(ctx context.Context, container string, cfg ExecConfig
 		}
 		select {
 		case <-e.done:
+			// Exited before a poll saw it run: the final inspect has it.
+			e.Pid = e.exitPid
 			return e, nil
 		case <-ctx.Done():
 			return e, ctx.Err()
