@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -288,6 +290,110 @@ func TestNetwork(t *testing.T) {
 		}
 		if a.SrcPort != port || a.DstPort != c.SrcPort || a.DstAddr != lo || a.FD != int32(a.Ret) {
 			t.Errorf("family %d: accept %+v (connect from port %d)", fam, a, c.SrcPort)
+		}
+	}
+}
+
+// TestExecStdio execs /bin/true with sockets, pipes and files as its fds
+// 0-2 (exec.Cmd dup2s them into place in the child, as a reverse shell does
+// before it execs sh) and checks the stdio bits of each exec event.
+func TestExecStdio(t *testing.T) {
+	_, rec := sharedCollector(t)
+	dir := t.TempDir()
+	file := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	// tcp returns both ends of a loopback TCP connection as files.
+	tcp := func(network, addr string) (*os.File, *os.File) {
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		c, err := net.Dial(network, l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		cf, err := c.(*net.TCPConn).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, err := s.(*net.TCPConn).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cf.Close(); sf.Close() })
+		return cf, sf
+	}
+	tcp4, _ := tcp("tcp4", "127.0.0.1:0")
+	tcp6, _ := tcp("tcp6", "[::1]:0")
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := os.NewFile(uintptr(fds[0]), "socketpair")
+	t.Cleanup(func() { pair.Close(); unix.Close(fds[1]) })
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close(); pw.Close() })
+	fifoPath := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo, err := os.OpenFile(fifoPath, os.O_RDWR, 0) // O_RDWR: no wait for a peer
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fifo.Close() })
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devnull.Close() })
+
+	cases := []struct {
+		name  string
+		stdio [3]*os.File
+		want  uint64
+	}{
+		{"tcp4 in+out", [3]*os.File{tcp4, tcp4, file("err4")},
+			trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStdinInet | trace.ExecStdoutInet},
+		{"tcp6 all", [3]*os.File{tcp6, tcp6, tcp6},
+			trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStderrSocket |
+				trace.ExecStdinInet | trace.ExecStdoutInet | trace.ExecStderrInet},
+		{"socketpair all", [3]*os.File{pair, pair, pair},
+			trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStderrSocket},
+		{"pipes and fifo", [3]*os.File{pr, pw, fifo},
+			trace.ExecStdinPipe | trace.ExecStdoutPipe | trace.ExecStderrPipe},
+		{"files", [3]*os.File{devnull, file("out"), file("err")}, 0},
+		{"err only", [3]*os.File{devnull, file("out2"), tcp4}, trace.ExecStderrSocket | trace.ExecStderrInet},
+	}
+	for i, c := range cases {
+		marker := fmt.Sprintf("stdio-%d", i)
+		cmd := exec.Command("/bin/true", marker)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdio[0], c.stdio[1], c.stdio[2]
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		e := rec.one(t, "exec "+c.name, byPID(int32(cmd.Process.Pid), trace.KindExec))
+		if len(e.Argv) != 2 || e.Argv[1] != marker {
+			t.Fatalf("%s: exec argv %q, want /bin/true %s", c.name, e.Argv, marker)
+		}
+		if e.Flags != c.want {
+			t.Errorf("%s: exec flags %#o, want %#o", c.name, e.Flags, c.want)
 		}
 	}
 }

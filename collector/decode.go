@@ -24,6 +24,11 @@ const (
 	flagTrunc1      = flagTrunc0 << 1
 )
 
+// execStdioMask keeps the bits of an exec's a[1] that trace defines.
+const execStdioMask = trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStderrSocket |
+	trace.ExecStdinPipe | trace.ExecStdoutPipe | trace.ExecStderrPipe |
+	trace.ExecStdinInet | trace.ExecStdoutInet | trace.ExecStderrInet
+
 // Kinds only the BPF side knows (see enum vigil_kind).
 const (
 	kindSyscall = 25
@@ -185,6 +190,9 @@ func (d *decoder) decode(rec []byte, e *trace.Event) error {
 		if flags&(flagComponents0<<3) != 0 {
 			e.ExePath = path(3)
 		}
+		// a[1] holds the STDIO_* bits of event.h, laid out as
+		// trace.ExecStdin*; a failed exec leaves it zero.
+		e.Flags = a[1] & execStdioMask
 	case trace.KindExit:
 		// a[0] is the wait status: exit code in bits 8-15, signal in 0-6.
 		e.Ret = int64(a[0]>>8) & 0xff

@@ -49,6 +49,22 @@ func TestDecodeRecord(t *testing.T) {
 	}
 }
 
+// TestDecodeExecStdio: an exec's a[1] becomes Flags, with bits trace does
+// not define dropped, so a future BPF bit cannot masquerade as one of them.
+func TestDecodeExecStdio(t *testing.T) {
+	var d decoder
+	var e trace.Event
+	rec := record(t, uint16(trace.KindExec.Index()+1), 0, []byte("/bin/sh"), []byte("sh\x00-i\x00"))
+	want := uint64(trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStdinInet | trace.ExecStdoutInet | trace.ExecStderrPipe)
+	le.PutUint64(rec[offA+8:], want|1<<9|1<<40)
+	if err := d.decode(rec, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Flags != want || e.Path != "/bin/sh" {
+		t.Errorf("exec flags %#o path %q, want %#o /bin/sh", e.Flags, e.Path, want)
+	}
+}
+
 // FuzzDecode: whatever the ring holds, decode returns an error or an event,
 // never a panic.
 func FuzzDecode(f *testing.F) {

@@ -79,6 +79,23 @@ const (
 	FamilyInet6 = 10
 )
 
+// Flags of exec events: what the new program's standard streams (fds 0, 1
+// and 2, after close-on-exec) are, read from its fd table by the collector.
+// A shell whose stdin and stdout are one TCP connection is a reverse or bind
+// shell whatever command line started it. An fd that is none of these (a
+// file, a terminal, /dev/null, closed) sets no bit.
+const (
+	ExecStdinSocket  = 1 << 0 // a socket of any family (AF_UNIX included)
+	ExecStdoutSocket = 1 << 1
+	ExecStderrSocket = 1 << 2
+	ExecStdinPipe    = 1 << 3 // a pipe or a FIFO (named pipe)
+	ExecStdoutPipe   = 1 << 4
+	ExecStderrPipe   = 1 << 5
+	ExecStdinInet    = 1 << 6 // an AF_INET or AF_INET6 socket; ExecStdinSocket is set too
+	ExecStdoutInet   = 1 << 7
+	ExecStderrInet   = 1 << 8
+)
+
 // Event is one row of the trace lake and the one value every stage passes on.
 // Columns are flat so that SQL engines read them without unnesting; names are
 // grouped by prefix (proc_, container_, ecs_, net_, dns_).
@@ -135,7 +152,7 @@ type Event struct {
 	Path          string   `parquet:"path,dict,optional" json:"path,omitempty"`
 	NewPath       string   `parquet:"new_path,dict,optional" json:"new_path,omitempty"`
 	PathTruncated bool     `parquet:"path_truncated" json:"path_truncated,omitempty"`
-	Flags         uint64   `parquet:"flags,dict,optional" json:"flags,omitempty"`
+	Flags         uint64   `parquet:"flags,dict,optional" json:"flags,omitempty"` // kind-specific: open flags, ptrace request, exit signal, exec's ExecStdin* bits, ...
 	Mode          uint32   `parquet:"mode,optional" json:"mode,omitempty"`
 	FD            int32    `parquet:"fd,dict,optional" json:"fd,omitempty"`
 	NetFamily     uint16   `parquet:"net_family,optional" json:"net_family,omitempty"`

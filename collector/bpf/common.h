@@ -13,6 +13,7 @@
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFIFO 0010000
 #define PROC_SUPER_MAGIC 0x9fa0
 #define PROT_EXEC 0x4
 #define AF_INET 2

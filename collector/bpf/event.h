@@ -49,6 +49,13 @@ enum vigil_kind {
 #define F_TCP_DNS (1 << 9)     /* DNS payload carries a 2-byte TCP length prefix */
 #define F_NET (1 << 10)        /* net fields were read from the socket */
 
+/* exec a[1]: what the new program's fds 0-2 are once close-on-exec has run
+ * (trace.ExecStdin* in Go). A shell whose stdin and stdout are a TCP
+ * connection is a reverse or bind shell whatever command line started it. */
+#define STDIO_SOCKET0 (1 << 0) /* fd 0 is a socket of any family; STDIO_SOCKET0 << n for fd n */
+#define STDIO_PIPE0 (1 << 3)   /* fd 0 is a pipe or FIFO; << n for fd n */
+#define STDIO_INET0 (1 << 6)   /* fd 0 is an AF_INET or AF_INET6 socket (STDIO_SOCKET0 is set too) */
+
 /* Buffer sizes. */
 #define MAX_PATH 4096
 #define MAX_ARGV 1024

@@ -757,8 +757,47 @@ static __always_inline int emit_exec_failed(struct sys_exit_ctx *ctx, struct sta
 EXIT(execve, emit_exec_failed)
 EXIT(execveat, emit_exec_failed)
 
+/* stdio_bits reads what fds 0-2 of the current task are, as STDIO_* bits
+ * (event.h). At sched_process_exec the task's fd table is the new program's:
+ * unshared and with close-on-exec fds already closed. Three slots, unrolled;
+ * a closed fd reads as NULL and sets nothing. */
+static __always_inline __u64 stdio_bits(void)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	__u64 bits = 0;
+
+#pragma unroll
+	for (int i = 0; i < 3; i++) {
+		struct file *f = NULL;
+		struct socket *so;
+		__u16 mode, family;
+
+		if (i >= max)
+			break;
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[i]);
+		if (!f)
+			continue;
+		mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+		if (mode == S_IFIFO) {
+			bits |= STDIO_PIPE0 << i;
+		} else if (mode == S_IFSOCK) {
+			bits |= STDIO_SOCKET0 << i;
+			/* A socket file's private_data is its struct socket. */
+			so = BPF_CORE_READ(f, private_data);
+			family = BPF_CORE_READ(so, sk, __sk_common.skc_family);
+			if (family == AF_INET || family == AF_INET6)
+				bits |= STDIO_INET0 << i;
+		}
+	}
+	return bits;
+}
+
 /* exec: blob 0 filename, blob 1 argv (NUL-separated, from the new mm),
- * blob 2 cwd, blob 3 the executable's path; a[0] = 1 when argv was longer than MAX_ARGV. */
+ * blob 2 cwd, blob 3 the executable's path; a[0] = 1 when argv was longer
+ * than MAX_ARGV, a[1] the STDIO_* bits of fds 0-2. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -790,6 +829,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	/* The file the kernel actually runs (not the name it was asked for:
 	 * /proc/self/exe, a symlink, an fd): as the new task sees it. */
 	off = put_file_path(e, off, 3, BPF_CORE_READ(bprm, file));
+	e->a[1] = stdio_bits();
 	submit(e, off);
 	return 0;
 }
