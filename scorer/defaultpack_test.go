@@ -158,6 +158,35 @@ func defaultPackCases() []packCase {
 				ev(trace.Event{Kind: trace.KindConnect, PID: 30, PPID: 7, NetFamily: 2, NetProto: 6, DstAddr: "127.0.0.1", DstPort: 4444}),
 			newSeq().exec(1, 0, "/bin/sh", "/bin/sh", "/docker-entrypoint.sh").exec(5, 1, "/usr/bin/nc", "nc", "-z", "db", "5432").
 				ev(trace.Event{Kind: trace.KindConnect, PID: 5, PPID: 1, NetFamily: 2, NetProto: 6, DstAddr: "10.0.3.4", DstPort: 5432})},
+		// The dup2 spelling: a dropper connects, puts the socket on fds
+		// 0-2 and execs sh in place. Neither the shell's command line nor
+		// a connect of its own gives it away; its stdio does.
+		{"Execution:Runtime/ReverseShell",
+			app().exec(31, 7, "/tmp/.cache/upd", "upd").
+				ev(trace.Event{Kind: trace.KindConnect, PID: 31, PPID: 7, Comm: "upd", NetFamily: 2, NetProto: 6, DstAddr: "127.0.0.1", DstPort: 4446}).
+				ev(trace.Event{Kind: trace.KindExec, PID: 31, PPID: 7, Comm: "sh", ExePath: "/bin/busybox", Path: "/bin/sh", Argv: []string{"sh", "-i"},
+					Flags: trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStderrSocket | trace.ExecStdinInet | trace.ExecStdoutInet | trace.ExecStderrInet}),
+			// Near misses: a worker's shell on AF_UNIX socketpairs (what
+			// libuv gives node's children), a restore job reading a TCP
+			// stream on stdin with its output in a file, and git-daemon's
+			// upload-pack, which is not a shell, with the connection as
+			// stdin and stdout.
+			newSeq().exec(1, 0, "/app/worker", "/app/worker").
+				ev(trace.Event{Kind: trace.KindExec, PID: 32, PPID: 1, Comm: "sh", ExePath: "/bin/dash", Path: "/bin/sh", Argv: []string{"/bin/sh", "-c", "convert in.png out.jpg"},
+					Flags: trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStderrSocket}).
+				ev(trace.Event{Kind: trace.KindExec, PID: 33, PPID: 1, Comm: "sh", ExePath: "/bin/dash", Path: "/bin/sh", Argv: []string{"/bin/sh", "-c", "tar x -C /restore"},
+					Flags: trace.ExecStdinSocket | trace.ExecStdinInet}).
+				ev(trace.Event{Kind: trace.KindExec, PID: 34, PPID: 1, Comm: "git", ExePath: "/usr/lib/git-core/git", Path: "/usr/bin/git", Argv: []string{"git", "upload-pack", "--strict", "/srv/repo.git"},
+					Flags: trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStdinInet | trace.ExecStdoutInet})},
+		// An interpreter under its versioned name (python3 links to
+		// python3.11), stdin and stdout on the connection, stderr not.
+		{"Execution:Runtime/ReverseShell",
+			app().exec(35, 7, "/tmp/x", "x").
+				ev(trace.Event{Kind: trace.KindExec, PID: 35, PPID: 7, Comm: "python3", ExePath: "/usr/bin/python3.11", Path: "/usr/bin/python3", Argv: []string{"python3", "-i"},
+					Flags: trace.ExecStdinSocket | trace.ExecStdoutSocket | trace.ExecStdinInet | trace.ExecStdoutInet}),
+			app().exec(35, 7, "/tmp/x", "x").
+				ev(trace.Event{Kind: trace.KindExec, PID: 36, PPID: 35, Comm: "python3", ExePath: "/usr/bin/python3.11", Path: "/usr/bin/python3", Argv: []string{"python3", "job.py"},
+					Flags: trace.ExecStdinInet | trace.ExecStdinSocket | trace.ExecStdoutPipe | trace.ExecStderrPipe})},
 		{"Execution:Runtime/SuspiciousTool",
 			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(40, 1, "/usr/bin/nmap", "nmap", "-sT", "-p1-1024", "127.0.0.1"),
 			newSeq().exec(1, 0, "/bin/sh", "/bin/sh").exec(40, 1, "/usr/bin/nmapper", "nmapper", "--help")},

@@ -14,7 +14,7 @@ type Env struct {
 	Ret       int    `expr:"ret"`
 	Path      string `expr:"path"`     // file the event is about (open, rename source, mount target, memfd name)
 	NewPath   string `expr:"new_path"` // rename/link target, mount source
-	Flags     int    `expr:"flags"`    // open flags, ptrace request, mount flags
+	Flags     int    `expr:"flags"`    // open flags, ptrace request, mount flags; exec: stdio bits (trace.ExecStdin*)
 	Mode      int    `expr:"mode"`
 	TargetPID int    `expr:"target_pid"`
 	Module    string `expr:"module"`

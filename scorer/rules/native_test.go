@@ -38,7 +38,8 @@ func randomEnv(r *rand.Rand) *Env {
 	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
 	pickI := func(xs ...int) int { return xs[r.IntN(len(xs))] }
 	exes := []string{"bash", "sh", "nginx", "nmap", "xmrig", "nc", "socat", "python3", "crontab", "systemctl", "find",
-		"getcap", "insmod", "rm", "iptables", "useradd", "sudo", "ping", "tor", "apt-get", "curl", "gdb", "busybox", "at"}
+		"getcap", "insmod", "rm", "iptables", "useradd", "sudo", "ping", "tor", "apt-get", "curl", "gdb", "busybox", "at",
+		"python3.11", "python3x"}
 	args := [][]string{nil, {"x", "-e", "/bin/sh"}, {"x", "-l"}, {"x", "enable", "evil"}, {"x", "/", "-perm", "-4000"},
 		{"x", "-r", "/"}, {"x", "-o", "stratum+tcp://p:3333"}, {"x", "-F"}, {"x", "/root/.bash_history"}, {"x", "mod.ko"}, {"x", "EXEC:/bin/sh"}}
 	argv := args[r.IntN(len(args))]
@@ -48,8 +49,10 @@ func randomEnv(r *rand.Rand) *Env {
 		Kind: string(trace.Kinds[r.IntN(len(trace.Kinds))]),
 		Path: pick("", "/etc/passwd", "/proc/12/mem", "/proc/7/mem", "/proc/9/exe", "/usr/bin/runc", "/etc/cron.d/x",
 			"/sys/fs/cgroup/x/release_agent", "/var/run/docker.sock", "/root/.ssh/authorized_keys", "/tmp/a"),
-		NewPath:     pick("", "/dev/sda1", "/etc/passwd", "tmpfs", "/host"),
-		Flags:       pickI(0, 1, 2, 4, 5, 16, 64, 512, 577),
+		NewPath: pick("", "/dev/sda1", "/etc/passwd", "tmpfs", "/host"),
+		// 7, 65, 195, 325: exec stdio bits (unix sockets; stdin on TCP; stdin
+		// and stdout; stdin and stderr).
+		Flags:       pickI(0, 1, 2, 4, 5, 16, 64, 512, 577, 7, 65, 195, 325),
 		Ret:         pickI(0, -1, 3),
 		TargetPID:   pickI(0, 7, 12),
 		PathWritten: r.IntN(2) == 0,
