@@ -313,6 +313,17 @@ func (s *Scenario) validateExpect(x *Expect) error {
 	if x.Min < 0 {
 		return s.errf(x.Line, "min must not be negative")
 	}
+	if len(x.Stdio) > 0 && x.Kind != trace.KindExec {
+		return s.errf(x.Line, "stdio is known only for exec events, not %q", x.Kind)
+	}
+	if len(x.Stdio) > 3 {
+		return s.errf(x.Line, "stdio lists %d fds; there are three (stdin, stdout, stderr)", len(x.Stdio))
+	}
+	for _, k := range x.Stdio {
+		if !slices.Contains(StdioKinds, k) {
+			return s.errf(x.Line, "stdio %q: want one of %v", k, StdioKinds)
+		}
+	}
 	return nil
 }
 

@@ -57,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"name", "name: demo", "name: Demo", `demo.yaml:1: name "Demo"`},
 		{"anomaly findings", "kind: attack", "kind: anomaly", "an anomaly scenario raises no signature finding"},
 		{"seccomp", "  container: app", "  container: app\n  seccomp: disabled", `seccomp "disabled"`},
+		{"stdio kind", "      dst_port: 4444", "      dst_port: 4444\n      stdio: [inet]", `demo.yaml:15: stdio is known only for exec events, not "connect"`},
+		{"stdio value", "    - kind: connect\n      dst_port: 4444", "    - kind: exec\n      stdio: [tcp]", `demo.yaml:15: stdio "tcp": want one of [any inet socket pipe other]`},
+		{"stdio fds", "    - kind: connect\n      dst_port: 4444", "    - kind: exec\n      stdio: [any, any, any, any]", `demo.yaml:15: stdio lists 4 fds`},
 	} {
 		src := strings.Replace(good, c.old, c.new, 1)
 		if src == good && c.old != c.new {
@@ -126,6 +129,31 @@ func TestExpectMatches(t *testing.T) {
 		if got := c.x.Matches(e); got != c.want {
 			t.Errorf("%s: %v, want %v", c.x.String(), got, c.want)
 		}
+	}
+	// The dup2 reverse shell: fds 0 and 1 on a TCP socket, 2 on a pipe.
+	sh := &trace.Event{Kind: trace.KindExec, Comm: "sh", Argv: []string{"sh", "-i"},
+		Flags: trace.ExecStdinSocket | trace.ExecStdinInet | trace.ExecStdoutSocket | trace.ExecStdoutInet | trace.ExecStderrPipe}
+	for _, c := range []struct {
+		stdio []string
+		want  bool
+	}{
+		{[]string{"inet", "inet", "pipe"}, true},
+		{[]string{"socket", "socket"}, true},
+		{[]string{"any", "any", "any"}, true},
+		{nil, true},
+		{[]string{"inet", "inet", "inet"}, false},
+		{[]string{"pipe"}, false},
+		{[]string{"other"}, false},
+		{[]string{"any", "any", "other"}, false},
+		{[]string{"any", "any", "socket"}, false},
+	} {
+		x := Expect{Kind: trace.KindExec, Stdio: c.stdio}
+		if got := x.Matches(sh); got != c.want {
+			t.Errorf("%s: %v, want %v", x.String(), got, c.want)
+		}
+	}
+	if x := (Expect{Kind: trace.KindExec, Stdio: []string{"other", "other", "other"}}); !x.Matches(e) {
+		t.Errorf("%s does not match an exec with no stdio bits", x.String())
 	}
 	for _, c := range []struct {
 		p, s string

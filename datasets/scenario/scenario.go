@@ -162,6 +162,12 @@ type Expect struct {
 	DstPort uint16 `yaml:"dst_port"`
 	// Result is "ok", "failed" or empty for either.
 	Result string `yaml:"result"`
+	// Stdio, on exec expectations, says what fds 0, 1 and 2 of the new
+	// program must be, in order, from the exec's stdio bits
+	// (trace.ExecStdin*): "inet" a TCP/IP socket, "socket" any socket,
+	// "pipe" a pipe or FIFO, "other" none of these (a file, a terminal,
+	// closed), "any" or a shorter list for no constraint.
+	Stdio []string `yaml:"stdio"`
 	// Min is how many matching events are needed (default 1).
 	Min  int `yaml:"min"`
 	Line int `yaml:"-"`
@@ -187,11 +193,36 @@ func (x *Expect) Matches(e *trace.Event) bool {
 	if x.DstPort != 0 && e.DstPort != x.DstPort {
 		return false
 	}
+	for fd, want := range x.Stdio {
+		if !stdioIs(e.Flags, fd, want) {
+			return false
+		}
+	}
 	switch x.Result {
 	case "ok":
 		return e.Ret >= 0
 	case "failed":
 		return e.Ret < 0
+	}
+	return true
+}
+
+// StdioKinds are the values an Expect's Stdio entries may take.
+var StdioKinds = []string{"any", "inet", "socket", "pipe", "other"}
+
+// stdioIs reports whether fd (0-2) is of kind want in an exec's flags.
+func stdioIs(flags uint64, fd int, want string) bool {
+	socket := flags&(trace.ExecStdinSocket<<fd) != 0
+	pipe := flags&(trace.ExecStdinPipe<<fd) != 0
+	switch want {
+	case "inet":
+		return flags&(trace.ExecStdinInet<<fd) != 0
+	case "socket":
+		return socket
+	case "pipe":
+		return pipe
+	case "other":
+		return !socket && !pipe
 	}
 	return true
 }
@@ -214,6 +245,9 @@ func (x *Expect) String() string {
 		fmt.Fprintf(&b, " dst_port=%d", x.DstPort)
 	}
 	add("result", x.Result)
+	if len(x.Stdio) > 0 {
+		fmt.Fprintf(&b, " stdio=%q", x.Stdio)
+	}
 	return b.String()
 }
 
