@@ -462,8 +462,16 @@ func (x *Extractor) streamOf(e *trace.Event, wl, inst string) *stream {
 	if inst == "" {
 		inst = InstanceOf(e)
 	}
-	if s := x.last; s != nil && s.match(wl, inst) {
+	if s := x.last; s != nil && same(wl, s.rawWL) && same(inst, s.rawInst) {
 		return s
+	}
+	// By address first: comparing bytes with every stream that does not
+	// match costs more than the one compare that does.
+	for _, s := range x.recent {
+		if s != nil && same(wl, s.rawWL) && same(inst, s.rawInst) {
+			x.last = s
+			return s
+		}
 	}
 	for _, s := range x.recent {
 		if s != nil && s.match(wl, inst) {
@@ -896,10 +904,17 @@ func (s *stream) thread(e *trace.Event, ctxInit uint64) *thread {
 
 // proc is the index of e's process (id is e.ProcUUID) in a.procs.
 func (a *agg) proc(s *stream, e *trace.Event, id string) int32 {
-	if a.lastProc >= 0 && a.procs[a.lastProc].is(id) {
+	if a.lastProc >= 0 && same(id, a.procs[a.lastProc].raw) {
 		return a.lastProc
 	}
-	// Workers of one server interleave; a few recent entries catch most.
+	// Workers of one server interleave; a few recent entries catch most,
+	// by address first (see streamOf).
+	for _, i := range a.recent {
+		if i >= 0 && same(id, a.procs[i].raw) {
+			a.lastProc = i
+			return i
+		}
+	}
 	for _, i := range a.recent {
 		if i >= 0 && a.procs[i].is(id) {
 			a.lastProc = i
@@ -986,12 +1001,18 @@ func (a *agg) str(s *stream, c Category, v string, t int64, pi int32) {
 		a.items[slot.item-1].count++
 		return
 	}
-	*slot = hotSlot{p: p, n: int32(len(v)), item: a.strItem(s, c, v, t, pi) + 1, cat: c}
+	i, found := a.strItem(s, c, v, t, pi)
+	// A value's first occurrence in the window takes only a free slot: most
+	// are one-off names that would push out the values that do recur.
+	if found || slot.item == 0 {
+		*slot = hotSlot{p: p, n: int32(len(v)), item: i + 1, cat: c}
+	}
 }
 
 // strItem counts one occurrence of (c, v) without the pointer cache, for
-// values that are not an event's own string, and returns its index.
-func (a *agg) strItem(s *stream, c Category, v string, t int64, pi int32) int32 {
+// values that are not an event's own string, and returns its index and
+// whether the window had it already.
+func (a *agg) strItem(s *stream, c Category, v string, t int64, pi int32) (int32, bool) {
 	hv := maphash.String(itemSeed, v)
 	i, found := a.strIdx.find(a.items, c, v, hv)
 	if found {
@@ -999,15 +1020,24 @@ func (a *agg) strItem(s *stream, c Category, v string, t int64, pi int32) int32 
 	} else {
 		a.items = append(a.items, itemAgg{cat: c, value: s.values.get(hv, v), count: 1, first: t, proc: pi})
 	}
-	return i
+	return i, found
 }
 
 // internTable keeps one copy of each item value a stream's recent windows
 // held, found by the hash the window's itemTable computed anyway: a value
-// that comes back in the next window is not copied again. It starts over
-// when full, so it holds at most maxInterned strings: a busy container's
-// recurring values fit, and a host's hundred streams stay within a few MiB.
+// that comes back in a later window is not copied again, and keeps the
+// same string, so later stages that cache by a string's address (the
+// models' route cache) keep hitting. It has two generations: when the
+// current one fills, it becomes the old one and a new one starts; a value
+// found only in the old one moves to the current one. Recurring values
+// thus survive any number of one-off names passing through, and the table
+// holds at most 2*maxInterned strings: a busy container's recurring values
+// fit, and a host's hundred streams stay within a few MiB.
 type internTable struct {
+	cur, old internGen
+}
+
+type internGen struct {
 	slots []internSlot // power-of-two length
 	n     int
 }
@@ -1022,24 +1052,39 @@ const maxInterned = 1024
 // get returns a copy of v that shares no memory with the event (so windows
 // never keep a decoder's buffers alive); hv is maphash.String(itemSeed, v).
 func (t *internTable) get(hv uint64, v string) string {
-	if 2*(t.n+1) > len(t.slots) {
-		if len(t.slots) >= 2*maxInterned {
-			clear(t.slots)
-			t.n = 0
+	if 2*(t.cur.n+1) > len(t.cur.slots) {
+		if len(t.cur.slots) >= 2*maxInterned {
+			// The old generation's slots are reused for the new one.
+			t.cur, t.old = t.old, t.cur
+			if len(t.cur.slots) != len(t.old.slots) {
+				t.cur.slots = make([]internSlot, len(t.old.slots))
+			} else {
+				clear(t.cur.slots)
+			}
+			t.cur.n = 0
 		} else {
-			t.grow()
+			t.cur.slots = regrow(t.cur.slots, max(256, 2*len(t.cur.slots)))
 		}
 	}
 	h := hv | 1
-	i, ok := probe(t.slots, h, func(sl *internSlot) bool { return sl.s == v })
-	if !ok {
-		t.slots[i] = internSlot{hash: h, s: strings.Clone(v)}
-		t.n++
+	eq := func(sl *internSlot) bool { return sl.s == v }
+	i, ok := probe(t.cur.slots, h, eq)
+	if ok {
+		return t.cur.slots[i].s
 	}
-	return t.slots[i].s
+	c := ""
+	if t.old.n > 0 {
+		if j, found := probe(t.old.slots, h, eq); found {
+			c = t.old.slots[j].s
+		}
+	}
+	if c == "" {
+		c = strings.Clone(v)
+	}
+	t.cur.slots[i] = internSlot{hash: h, s: c}
+	t.cur.n++
+	return c
 }
-
-func (t *internTable) grow() { t.slots = regrow(t.slots, max(256, 2*len(t.slots))) }
 
 func (a *agg) net(s *stream, k netKey, t int64, pi int32) {
 	p := unsafe.StringData(k.addr)

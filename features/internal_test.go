@@ -26,7 +26,8 @@ func TestKindIndex(t *testing.T) {
 }
 
 // TestInternTable: equal values share one copy that shares no memory with
-// the value given; the table starts over instead of growing past its bound.
+// the value given; the table stays within its bound, and a value that keeps
+// coming back keeps its copy however many one-off values pass through.
 func TestInternTable(t *testing.T) {
 	var it internTable
 	buf := []byte("/var/lib/app/state.db")
@@ -41,8 +42,13 @@ func TestInternTable(t *testing.T) {
 		if got := it.get(maphash.String(itemSeed, s), s); got != s {
 			t.Fatalf("get(%q) = %q", s, got)
 		}
-		if it.n > maxInterned || len(it.slots) > 2*maxInterned {
-			t.Fatalf("%d strings in %d slots, bound %d", it.n, len(it.slots), maxInterned)
+		if it.cur.n > maxInterned || it.old.n > maxInterned || len(it.cur.slots) > 2*maxInterned || len(it.old.slots) > 2*maxInterned {
+			t.Fatalf("%d+%d strings in %d+%d slots, bound %d each", it.cur.n, it.old.n, len(it.cur.slots), len(it.old.slots), maxInterned)
+		}
+		if i%(maxInterned/2) == 0 {
+			if c := it.get(maphash.String(itemSeed, v), strings.Clone(v)); unsafe.StringData(c) != unsafe.StringData(a) {
+				t.Fatalf("after %d one-off values, %q got a new copy", i, v)
+			}
 		}
 	}
 }
