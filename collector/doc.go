@@ -13,7 +13,9 @@ package collector
 //	                                                     applets run via /proc/self/exe show /bin/busybox here),
 //	                                                     Argv (at most MaxArgs args / 1 KiB, ArgvTruncated), Cwd
 //	                                                     (relative when deeper than 32 components; then
-//	                                                     PathTruncated)
+//	                                                     PathTruncated), Flags = trace.ExecStdin* bits: which of
+//	                                                     fds 0-2 are sockets, TCP/IP sockets or pipes/FIFOs in
+//	                                                     the new program (0 on failed execs)
 //	exit          (sched_process_exit, last thread)      Ret = exit code, Flags = terminating signal
 //	fork          (sched_process_fork, new processes)    TargetPID = child
 //	open          open, openat, openat2, creat           Path, Flags (O_*), Mode, FD = Ret on success
