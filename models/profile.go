@@ -62,7 +62,10 @@ type Profile struct {
 	hot *[routeSlots]routeSlot
 }
 
-const routeSlots = 256
+const (
+	routeBits  = 10
+	routeSlots = 1 << routeBits
+)
 
 type routeSlot struct {
 	p     *byte
@@ -347,19 +350,24 @@ func (p *Profile) observe(v string, count, first int64) bool {
 	return isNew
 }
 
+var CntHot, CntMap, CntNone [8]int
+
 // route returns v's cached route, or nil.
 func (p *Profile) route(v string) []*PNode {
-	if p.routes == nil {
-		return nil
-	}
 	if p.hot == nil {
-		p.hot = new([routeSlots]routeSlot)
+		return nil // nothing kept yet, or released
 	}
 	b := unsafe.StringData(v)
-	h := (uint64(uintptr(unsafe.Pointer(b)))>>3 ^ uint64(len(v))<<7) * 0x9e3779b97f4a7c15
-	slot := &p.hot[h>>(64-8)]
+	slot := &p.hot[routeIndex(b, len(v))]
 	if slot.p == b && slot.n == len(v) && b != nil && live(slot.route) {
 		return slot.route
+	}
+	if pathLike(p.Cat) {
+		// Path-like routes live only in the slots: a value that misses
+		// them walks from its cached directory, one lookup more than a
+		// cached route would cost, where looking the whole value up first
+		// costs every one-off name a lookup that finds nothing.
+		return nil
 	}
 	r := p.routes[v]
 	if r == nil || !live(r) {
@@ -367,6 +375,11 @@ func (p *Profile) route(v string) []*PNode {
 	}
 	*slot = routeSlot{p: b, n: len(v), route: r}
 	return r
+}
+
+func routeIndex(b *byte, n int) uint64 {
+	h := (uint64(uintptr(unsafe.Pointer(b)))>>3 ^ uint64(n)<<7) * 0x9e3779b97f4a7c15
+	return h >> (64 - routeBits)
 }
 
 // live reports whether no node of route has been folded away.
@@ -381,6 +394,16 @@ func live(route []*PNode) bool {
 
 // keepRoute caches route (a walk's, all literal) for v.
 func (p *Profile) keepRoute(v string, route []*PNode) {
+	if p.hot == nil {
+		p.hot = new([routeSlots]routeSlot)
+	}
+	if pathLike(p.Cat) {
+		// The slot's own copy: no caller keeps a route past its lookup.
+		b := unsafe.StringData(v)
+		slot := &p.hot[routeIndex(b, len(v))]
+		*slot = routeSlot{p: b, n: len(v), route: append(slot.route[:0], route...)}
+		return
+	}
 	if p.routes == nil {
 		p.routes = make(map[string][]*PNode)
 	}
@@ -390,7 +413,8 @@ func (p *Profile) keepRoute(v string, route []*PNode) {
 				delete(p.routes, k)
 			}
 		}
-		p.hot = nil // its slots may hold dropped routes
+		// Slots may hold dropped routes; none holds a path-like one here.
+		clear(p.hot[:])
 		p.nextSweep = 2*len(p.routes) + 1024
 	}
 	p.routes[v] = slices.Clone(route)
@@ -671,13 +695,17 @@ func merge(dst, src *PNode) {
 // Known reports whether v matches a learned item (Lookup without the
 // pattern, and without allocating for path-like categories).
 func (p *Profile) Known(v string) bool {
-	if p.routes != nil {
-		// Only while training (see release): route writes its cache.
-		if route := p.route(v); route != nil {
-			return route[len(route)-1].Windows > 0
-		}
+	// While training (see release), the caches answer most lookups.
+	if route := p.route(v); route != nil {
+		return route[len(route)-1].Windows > 0
 	}
 	n := p.Root
+	if i := strings.LastIndexByte(v, '/'); i >= 0 && pathLike(p.Cat) && p.dirs != nil {
+		if dir := p.dirRoute(v[:i]); dir != nil {
+			n = dir[len(dir)-1].child(v[i+1:])
+			return n != nil && n.Windows > 0
+		}
+	}
 	eachSegment(p.Cat, v, func(s string) {
 		if n != nil {
 			n = n.child(s)
