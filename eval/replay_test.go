@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/scorer/output"
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 )
 
 // handLake is a small labelled lake written event by event:
@@ -110,18 +111,7 @@ func writeLake(t testing.TB, root string, evs []trace.Event, lbls []*label.Run) 
 		t.Fatal(err)
 	}
 	defer l.Close()
-	w, err := l.NewWriter(lake.WriterConfig{Host: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range evs {
-		if err := w.Write(&evs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	laketest.Write(t, l, lake.WriterConfig{Host: "test"}, evs)
 	for _, r := range lbls {
 		if err := label.Put(ctx, l.Store(), r); err != nil {
 			t.Fatal(err)

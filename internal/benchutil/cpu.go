@@ -30,3 +30,6 @@ func (c CPUTimer) Report(b *testing.B, items float64, unit string) {
 	}
 	b.ReportMetric(items/b.Elapsed().Seconds(), unit+"/s")
 }
+
+// Elapsed is the process CPU time used since c started.
+func (c CPUTimer) Elapsed() time.Duration { return cpuNow() - c.start }

@@ -23,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/scorer/output"
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -285,18 +286,7 @@ func TestReplayMatchesDirectProcessing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := l.NewWriter(lake.WriterConfig{Host: "h1", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range events {
-		if err := w.Write(&events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	laketest.Write(t, l, lake.WriterConfig{Host: "h1", Logger: quiet}, events)
 	l.Close()
 
 	summary := func(path string) []string {

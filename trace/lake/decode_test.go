@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 	"github.com/vigilsec/vigil/trace/tracetest"
 )
 
@@ -102,7 +103,7 @@ func TestPageDecoderMatchesArrow(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := openLake(t, t.TempDir())
-			writeAll(t, l, tc.cfg, tc.events)
+			laketest.Write(t, l, tc.cfg, tc.events)
 			objs, err := l.Files(context.Background(), lake.Query{})
 			if err != nil || len(objs) == 0 {
 				t.Fatal(objs, err)
@@ -372,7 +373,7 @@ func checkFileReads(t *testing.T, l *lake.Lake, key string, want []trace.Event) 
 func TestDamagedPagesAreNamedFileErrors(t *testing.T) {
 	root := t.TempDir()
 	l := openLake(t, root)
-	writeAll(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 3000}}, tracetest.Events(3, 20000, int64(time.Millisecond)))
+	laketest.Write(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 3000}}, tracetest.Events(3, 20000, int64(time.Millisecond)))
 	objs, err := l.Files(context.Background(), lake.Query{})
 	if err != nil || len(objs) == 0 {
 		t.Fatal(objs, err)

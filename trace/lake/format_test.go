@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 	"github.com/vigilsec/vigil/trace/tracetest"
 )
 
@@ -374,7 +375,7 @@ func TestWriterRoundTripsEvents(t *testing.T) {
 	for _, tc := range writeCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			l := openLake(t, t.TempDir())
-			writeAll(t, l, lake.WriterConfig{BatchRows: tc.batch, File: tc.o}, tc.events)
+			laketest.Write(t, l, lake.WriterConfig{BatchRows: tc.batch, File: tc.o}, tc.events)
 			got := scanAll(t, l, lake.Query{})
 			want := slices.Clone(tc.events)
 			for i := range want {

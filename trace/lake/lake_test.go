@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 	"github.com/vigilsec/vigil/trace/tracetest"
 )
 
@@ -31,26 +32,6 @@ func openLake(t *testing.T, root string) *lake.Lake {
 		t.Fatal(err)
 	}
 	return l
-}
-
-func writeAll(t *testing.T, l *lake.Lake, cfg lake.WriterConfig, events []trace.Event) *lake.Writer {
-	t.Helper()
-	if cfg.Host == "" {
-		cfg.Host = "test-host"
-	}
-	w, err := l.NewWriter(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range events {
-		if err := w.Write(&events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return w
 }
 
 func scanAll(t *testing.T, l *lake.Lake, q lake.Query) []trace.Event {
@@ -128,7 +109,7 @@ func TestRoundTripRandomEvents(t *testing.T) {
 			}
 			sortByTime(in)
 			l := openLake(t, t.TempDir())
-			writeAll(t, l, lake.WriterConfig{BatchRows: 1 + r.IntN(300), File: lake.FileOptions{RowGroupRows: int64(1 + r.IntN(700))}}, in)
+			laketest.Write(t, l, lake.WriterConfig{BatchRows: 1 + r.IntN(300), File: lake.FileOptions{RowGroupRows: int64(1 + r.IntN(700))}}, in)
 			out := scanAll(t, l, lake.Query{})
 			if len(out) != len(in) {
 				t.Fatalf("read %d events, wrote %d", len(out), len(in))
@@ -156,7 +137,7 @@ func TestLayoutIsHivePartitioned(t *testing.T) {
 		{Time: hour + 3, Kind: trace.KindOpen},
 		{Time: hour + int64(time.Hour), Cluster: "prod", Kind: trace.KindExit},
 	}
-	writeAll(t, l, lake.WriterConfig{Host: "ip-10-0-0-1/evil"}, events)
+	laketest.Write(t, l, lake.WriterConfig{Host: "ip-10-0-0-1/evil"}, events)
 	var keys []string
 	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if !d.IsDir() {
@@ -199,7 +180,7 @@ func TestLayoutIsHivePartitioned(t *testing.T) {
 func TestScanFilters(t *testing.T) {
 	events := tracetest.Events(7, 50000, int64(100*time.Millisecond)) // about 1.4 h
 	l := openLake(t, t.TempDir())
-	writeAll(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 2000}}, events)
+	laketest.Write(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 2000}}, events)
 
 	from := time.Unix(0, tracetest.Start).Add(40 * time.Minute)
 	to := from.Add(30 * time.Minute)
@@ -229,8 +210,8 @@ func TestScanMergesHostsInTimeOrder(t *testing.T) {
 	for i := range b {
 		b[i].Host = "other"
 	}
-	writeAll(t, l, lake.WriterConfig{Host: "a", BatchRows: 100}, a)
-	writeAll(t, l, lake.WriterConfig{Host: "b", BatchRows: 100}, b)
+	laketest.Write(t, l, lake.WriterConfig{Host: "a", BatchRows: 100}, a)
+	laketest.Write(t, l, lake.WriterConfig{Host: "b", BatchRows: 100}, b)
 	got := scanAll(t, l, lake.Query{})
 	if len(got) != 6000 {
 		t.Fatalf("got %d events", len(got))
@@ -244,7 +225,7 @@ func TestArrowReadsTraceFiles(t *testing.T) {
 	root := t.TempDir()
 	l := openLake(t, root)
 	events := tracetest.Events(3, 5000, int64(time.Millisecond))
-	writeAll(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 1000}}, events)
+	laketest.Write(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 1000}}, events)
 	objs, err := l.Files(context.Background(), lake.Query{})
 	if err != nil || len(objs) == 0 {
 		t.Fatal(objs, err)
@@ -315,7 +296,7 @@ func TestArrowReadsTraceFiles(t *testing.T) {
 func TestReadColumnsProjection(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	events := tracetest.Events(4, 20000, int64(time.Millisecond))
-	writeAll(t, l, lake.WriterConfig{}, events)
+	laketest.Write(t, l, lake.WriterConfig{}, events)
 	n := 0
 	err := l.ReadColumns(context.Background(), lake.Query{}, []string{"time", "kind"}, func(key string, rec arrowRecord) error {
 		if rec.NumCols() != 2 {
@@ -335,7 +316,7 @@ func TestReadColumnsProjection(t *testing.T) {
 func TestRollsBySizeAndAge(t *testing.T) {
 	l := openLake(t, t.TempDir())
 	events := tracetest.Events(5, 30000, int64(time.Microsecond))
-	w := writeAll(t, l, lake.WriterConfig{MaxFileBytes: 64 << 10, BatchRows: 500, File: lake.FileOptions{RowGroupRows: 1000}}, events)
+	w := laketest.Write(t, l, lake.WriterConfig{MaxFileBytes: 64 << 10, BatchRows: 500, File: lake.FileOptions{RowGroupRows: 1000}}, events)
 	if n := w.Stats().FilesPublished.Load(); n < 5 {
 		t.Fatalf("published %d files with a 64 KiB limit", n)
 	}
@@ -395,8 +376,8 @@ func TestBadFilesAreNamedAndSkipped(t *testing.T) {
 	l := openLake(t, root)
 	events := tracetest.Events(8, 4000, int64(time.Millisecond))
 	good := events[:2000]
-	writeAll(t, l, lake.WriterConfig{Host: "good"}, good)
-	writeAll(t, l, lake.WriterConfig{Host: "victim"}, events[2000:])
+	laketest.Write(t, l, lake.WriterConfig{Host: "good"}, good)
+	laketest.Write(t, l, lake.WriterConfig{Host: "victim"}, events[2000:])
 	objs, _ := l.Files(context.Background(), lake.Query{})
 	var victim string
 	for _, o := range objs {
@@ -429,7 +410,7 @@ func TestBadFilesAreNamedAndSkipped(t *testing.T) {
 	// A file from a newer Vigil: same rows, newer schema version in metadata.
 	newer := filepath.Join(t.TempDir(), "n")
 	ln := openLake(t, newer)
-	writeAll(t, ln, lake.WriterConfig{Host: "newer"}, good[:10])
+	laketest.Write(t, ln, lake.WriterConfig{Host: "newer"}, good[:10])
 	nobjs, _ := ln.Files(context.Background(), lake.Query{})
 	nb, _ := os.ReadFile(filepath.Join(newer, nobjs[0].Key))
 	nb = bumpSchemaVersion(t, nb)

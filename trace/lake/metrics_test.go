@@ -9,12 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 	"github.com/vigilsec/vigil/trace/tracetest"
 )
 
 func TestCollectorExportsStats(t *testing.T) {
 	l := openLake(t, t.TempDir())
-	w := writeAll(t, l, lake.WriterConfig{}, tracetest.Events(1, 1234, int64(time.Millisecond)))
+	w := laketest.Write(t, l, lake.WriterConfig{}, tracetest.Events(1, 1234, int64(time.Millisecond)))
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(lake.NewCollector(w))
 	want := `

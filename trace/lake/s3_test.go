@@ -25,13 +25,14 @@ import (
 	"github.com/vigilsec/vigil/internal/s3test"
 	"github.com/vigilsec/vigil/trace"
 	"github.com/vigilsec/vigil/trace/lake"
+	"github.com/vigilsec/vigil/trace/lake/laketest"
 	"github.com/vigilsec/vigil/trace/tracetest"
 )
 
 func testS3RoundTrip(t *testing.T, srv *s3test.Server) {
 	l := openLake(t, srv.Root("vigil/lake"))
 	events := tracetest.Events(11, 20000, int64(time.Millisecond))
-	w := writeAll(t, l, lake.WriterConfig{SpoolDir: t.TempDir(), MaxFileBytes: 256 << 10, BatchRows: 1000, File: lake.FileOptions{RowGroupRows: 2000}}, events)
+	w := laketest.Write(t, l, lake.WriterConfig{SpoolDir: t.TempDir(), MaxFileBytes: 256 << 10, BatchRows: 1000, File: lake.FileOptions{RowGroupRows: 2000}}, events)
 	st := w.Stats()
 	if st.FilesUploaded.Load() != st.FilesPublished.Load() || st.FilesUploaded.Load() < 2 {
 		t.Fatalf("uploaded %d of %d files", st.FilesUploaded.Load(), st.FilesPublished.Load())
@@ -343,7 +344,7 @@ func TestS3BadObjectsAreNamedAndSkipped(t *testing.T) {
 	root := fmt.Sprintf("s3://bucket/lake?endpoint=http://127.0.0.1:%d", port)
 	l := openLake(t, root)
 	events := tracetest.Events(14, 3000, int64(time.Millisecond))
-	writeAll(t, l, lake.WriterConfig{SpoolDir: t.TempDir()}, events)
+	laketest.Write(t, l, lake.WriterConfig{SpoolDir: t.TempDir()}, events)
 	objs, _ := l.Files(context.Background(), lake.Query{})
 	dir := objs[0].Key[:strings.LastIndex(objs[0].Key, "/")]
 	ctx := context.Background()
