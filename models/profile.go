@@ -55,6 +55,8 @@ type Profile struct {
 	// dirs caches, the same way, the routes of path-like values' directories.
 	dirs         map[string][]*PNode
 	nextDirSweep int
+	lastDir      string // the directory dirRoute found last, and its route
+	lastDirRoute []*PNode
 	// hot answers for the strings of the last values looked up, by their
 	// bytes' address: windows of one stream share a value's string, so
 	// most lookups need no hashing. Holding the string keeps its memory
@@ -497,7 +499,13 @@ func (p *Profile) walk(v string) (*PNode, []*PNode) {
 
 // dirRoute returns the cached route of directory dir, or nil.
 func (p *Profile) dirRoute(dir string) []*PNode {
+	// A window lists its items sorted, so the names of one directory come
+	// one after another: most lookups are the previous one's.
+	if dir == p.lastDir && live(p.lastDirRoute) {
+		return p.lastDirRoute
+	}
 	if r := p.dirs[dir]; live(r) {
+		p.lastDir, p.lastDirRoute = dir, r
 		return r
 	}
 	return nil
@@ -762,6 +770,7 @@ func (p *Profile) endWindow(discovered bool) {
 func (p *Profile) release() {
 	p.routes, p.scratch, p.hot, p.nextSweep = nil, nil, nil, 0
 	p.dirs, p.nextDirSweep = nil, 0
+	p.lastDir, p.lastDirRoute = "", nil
 }
 
 // finish computes the Good-Turing statistics after training.
