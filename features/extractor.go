@@ -158,6 +158,7 @@ type Extractor struct {
 	streams map[streamKey]*stream
 	last    *stream
 	recent  [recentStreams]*stream // streams used lately: hosts interleave a few containers
+	byAddr  [addrSlots]*stream     // streams by their instance string's address (see addrIndex)
 	maxTime int64                  // newest event time of any stream
 	swept   int64                  // maxTime at the last idle sweep
 	pool    []*agg
@@ -379,6 +380,11 @@ func (x *Extractor) sweep(idle int64) {
 					x.recent[i] = nil
 				}
 			}
+			for i, r := range x.byAddr {
+				if r == s {
+					x.byAddr[i] = nil
+				}
+			}
 		}
 	}
 }
@@ -418,6 +424,7 @@ func (x *Extractor) Flush() {
 	clear(x.streams)
 	x.last = nil
 	x.recent = [recentStreams]*stream{}
+	x.byAddr = [addrSlots]*stream{}
 }
 
 func (x *Extractor) sortedStreams() []*stream {
@@ -465,17 +472,16 @@ func (x *Extractor) streamOf(e *trace.Event, wl, inst string) *stream {
 	if s := x.last; s != nil && same(wl, s.rawWL) && same(inst, s.rawInst) {
 		return s
 	}
-	// By address first: comparing bytes with every stream that does not
-	// match costs more than the one compare that does.
-	for _, s := range x.recent {
-		if s != nil && same(wl, s.rawWL) && same(inst, s.rawInst) {
-			x.last = s
-			return s
-		}
+	// By address: hosts interleave a few containers event by event.
+	slot := &x.byAddr[addrIndex(inst)]
+	if s := *slot; s != nil && same(wl, s.rawWL) && same(inst, s.rawInst) {
+		x.last = s
+		return s
 	}
 	for _, s := range x.recent {
 		if s != nil && s.match(wl, inst) {
 			x.last = s
+			*slot = s
 			return s
 		}
 	}
@@ -492,9 +498,18 @@ func (x *Extractor) streamOf(e *trace.Event, wl, inst string) *stream {
 	}
 	s.rawWL, s.rawInst = wl, inst
 	x.last = s
+	x.byAddr[addrIndex(inst)] = s
 	copy(x.recent[1:], x.recent[:recentStreams-1])
 	x.recent[0] = s
 	return s
+}
+
+// addrSlots is the size of the extractor's stream cache by address.
+const addrSlots = 64
+
+func addrIndex(v string) int {
+	h := (uint64(uintptr(unsafe.Pointer(unsafe.StringData(v))))>>3 ^ uint64(len(v))<<7) * 0x9e3779b97f4a7c15
+	return int(h >> (64 - 6))
 }
 
 // same reports whether a and b share their bytes in memory: enough for
@@ -641,6 +656,9 @@ type agg struct {
 	procs    []procAgg
 	lastProc int32
 	recent   [4]int32 // small cache of recently used procs, -1 = empty
+	// procSlots finds procs by their event string's address (addrIndex):
+	// index+1 into procs, 0 = empty.
+	procSlots [addrSlots]int32
 
 	strIdx itemTable // string items: (category, value) -> index into items
 	netIdx map[netKey]int32
@@ -715,6 +733,7 @@ func (a *agg) reset() {
 	a.procs = a.procs[:0]
 	a.lastProc = -1
 	a.recent = [4]int32{-1, -1, -1, -1}
+	a.procSlots = [addrSlots]int32{}
 	a.strIdx.reset()
 	clear(a.netIdx)
 	a.items = a.items[:0]
@@ -907,23 +926,24 @@ func (a *agg) proc(s *stream, e *trace.Event, id string) int32 {
 	if a.lastProc >= 0 && same(id, a.procs[a.lastProc].raw) {
 		return a.lastProc
 	}
-	// Workers of one server interleave; a few recent entries catch most,
-	// by address first (see streamOf).
-	for _, i := range a.recent {
-		if i >= 0 && same(id, a.procs[i].raw) {
-			a.lastProc = i
-			return i
-		}
+	// Workers of one server interleave: by address first (see streamOf),
+	// then a few recent entries by bytes.
+	slot := &a.procSlots[addrIndex(id)]
+	if i := *slot - 1; i >= 0 && same(id, a.procs[i].raw) {
+		a.lastProc = i
+		return i
 	}
 	for _, i := range a.recent {
 		if i >= 0 && a.procs[i].is(id) {
 			a.lastProc = i
+			*slot = i + 1
 			return i
 		}
 	}
 	if i, ok := a.procIdx[e.ProcUUID]; ok {
 		a.procs[i].raw = e.ProcUUID
 		a.remember(i)
+		*slot = i + 1
 		return i
 	}
 	info := s.procs[e.ProcUUID]
@@ -949,6 +969,7 @@ func (a *agg) proc(s *stream, e *trace.Event, id string) int32 {
 	a.procs = append(a.procs, procAgg{uuid: uuid, raw: e.ProcUUID, pid: e.PID, exe: info.exe, parentExe: parent, first: e.Time})
 	a.procIdx[uuid] = i
 	a.remember(i)
+	*slot = i + 1
 	return i
 }
 
