@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/benchutil"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -42,6 +43,26 @@ func BenchmarkTrainMix(b *testing.B) {
 	events := tracetest.Events(7, 400_000, int64(6*time.Millisecond))
 	synth.Intern(events)
 	benchTrain(b, events)
+}
+
+// TestTrainMixOnce trains once on BenchmarkTrainMix's trace, for tools that
+// count the instructions of one run, which no other load on the machine
+// changes (cachegrind; see README, Benchmarks). VIGIL_TRAIN_ONCE=generate
+// stops after making the trace and =train goes on to train, so the
+// difference between the two is training's alone. Without it, it skips.
+func TestTrainMixOnce(t *testing.T) {
+	mode := os.Getenv("VIGIL_TRAIN_ONCE")
+	if mode == "" {
+		t.Skip("VIGIL_TRAIN_ONCE=generate|train runs it")
+	}
+	events := tracetest.Events(7, 400_000, int64(6*time.Millisecond))
+	synth.Intern(events)
+	if mode == "generate" {
+		return
+	}
+	if _, _, err := models.TrainScan(context.Background(), models.RunConfig{}, features.SliceScan(events)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // BenchmarkTrainLake is `vigil train`'s own path on BenchmarkTrainMix's
