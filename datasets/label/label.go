@@ -66,8 +66,42 @@ type Container struct {
 	Name  string `json:"name"`
 	ID    string `json:"id"`
 	Image string `json:"image"`
-	Role  string `json:"role"` // workload or infra
+	Role  string `json:"role"` // RoleWorkload, RolePause or RoleInfra
 	PID   int    `json:"pid"`
+}
+
+// Roles of a run's containers.
+const (
+	// RoleWorkload is a container the scenario declares: part of the task.
+	RoleWorkload = "workload"
+	// RolePause is the task's pause container: it carries the task's ECS
+	// labels and owns its network namespace, and runs nothing but pause, as
+	// in ECS. It is part of the task like any workload container.
+	RolePause = "pause"
+	// RoleInfra is simulation infrastructure: the container that stands in
+	// for hosts outside the task (DNS, the attacker's listener, a mining
+	// pool). It shares the task's network namespace so those hosts are
+	// reachable on loopback, but carries no ECS labels and is not part of the
+	// task: its activity is neither benign nor attack, and an evaluation
+	// leaves it out (and says how much it left out).
+	//
+	// Labels written before the pause container and the remote hosts were
+	// split give this role to one container that was both; its activity was
+	// mostly the remote hosts' servers, so it is simulation infrastructure
+	// too.
+	RoleInfra = "infra"
+)
+
+// InfraIDs returns the ids of the run's simulation infrastructure
+// containers (RoleInfra).
+func (r *Run) InfraIDs() []string {
+	var out []string
+	for _, c := range r.Containers {
+		if c.Role == RoleInfra && c.ID != "" {
+			out = append(out, c.ID)
+		}
+	}
+	return out
 }
 
 // Attack is the labelled part of a run.

@@ -22,7 +22,9 @@ import (
 //   - every labelled attack process started inside the attack window and its
 //     uuid is the one the trace gives its PID;
 //   - every scenario expectation is met by events of its container during
-//     the run.
+//     the run;
+//   - no event of the remote hosts' container (label.RoleInfra) is
+//     attributed to an ECS task: it is not part of the task.
 //
 // events are the run's events in any order.
 func Check(s *scenario.Scenario, lbl *label.Run, events []trace.Event) []string {
@@ -38,6 +40,15 @@ func Check(s *scenario.Scenario, lbl *label.Run, events []trace.Event) []string 
 		return e.ContainerID != "" && strings.HasPrefix(id, e.ContainerID)
 	}
 	runFrom, runTo := lbl.Start.UnixNano(), lbl.End.Add(time.Second).UnixNano()
+	for _, id := range lbl.InfraIDs() {
+		for i := range evs {
+			if e := &evs[i]; inContainer(e, id) && (e.TaskARN != "" || e.TaskFamily != "") {
+				problems = append(problems, fmt.Sprintf("remote hosts' container %.12s: event %s of pid %d attributed to ECS task %q (family %q); it must be outside the task",
+					id, e.Kind, e.PID, e.TaskARN, e.TaskFamily))
+				break
+			}
+		}
+	}
 	for _, x := range s.Expect {
 		id := byName[x.Container]
 		n := 0

@@ -1,5 +1,6 @@
 // Package runner runs a scenario in real Docker containers: one ECS-style
 // task whose containers share a network namespace that has loopback only,
+// next to a container outside the task that stands in for remote hosts,
 // benign activity on a seeded schedule, the attack's steps at a seeded time,
 // and the collector capturing everything the containers do. It writes the
 // run's label (the ground truth) and removes every container it made, also
@@ -46,6 +47,10 @@ const (
 	// start ticks), so a cleanup of leftovers spares runs still in progress.
 	LabelOwner = "com.vigilsec.owner"
 )
+
+// ecsPauseName is the ECS container name the agent gives a task's pause
+// container.
+const ecsPauseName = "~internal~ecs~pause"
 
 // ECS agent labels (see shared/reference/guardduty-runtime.md).
 const (
@@ -101,7 +106,9 @@ type run struct {
 	short string
 	mu    sync.Mutex
 	notes []string
-	infra string
+	// pause owns the task's network namespace; remote is the container
+	// that stands in for the hosts outside the task (scenario.InfraContainer).
+	pause, remote string
 	// cgroups are ids of the run's containers' cgroups, for events that
 	// arrive before the resolver has named the container.
 	cgroups     map[uint64]bool
@@ -346,13 +353,20 @@ func (r *run) keep(e *trace.Event) {
 	w.events = append(w.events, ev)
 }
 
+// labels are the Docker labels of a container of the task: the runner's,
+// and the ECS agent's under the ECS container name.
 func (r *run) labels(name, role string) map[string]string {
-	m := map[string]string{
-		LabelRun: r.lbl.RunID, LabelScenario: r.s.Name, LabelRole: role, LabelOwner: owner(),
-		ecsCluster: r.s.Task.Cluster, ecsTaskARN: r.lbl.TaskARN, ecsContainerName: name,
-		ecsFamily: r.s.Task.Family, ecsVersion: strconv.Itoa(r.s.Task.Revision),
-	}
+	m := r.runLabels(role)
+	m[ecsCluster], m[ecsTaskARN], m[ecsContainerName] = r.s.Task.Cluster, r.lbl.TaskARN, name
+	m[ecsFamily], m[ecsVersion] = r.s.Task.Family, strconv.Itoa(r.s.Task.Revision)
 	return m
+}
+
+// runLabels are the runner's own Docker labels, for cleanup. A container
+// with only these is not part of the task: the collector attributes it to no
+// ECS task.
+func (r *run) runLabels(role string) map[string]string {
+	return map[string]string{LabelRun: r.lbl.RunID, LabelScenario: r.s.Name, LabelRole: role, LabelOwner: owner()}
 }
 
 func (r *run) seedFor(name string) string {
@@ -385,25 +399,33 @@ func (r *run) start(ctx context.Context) error {
 	pids := int64(512)
 	lifetime := (r.cfg.Duration + 10*time.Minute).String()
 
-	// The infra container owns the task's network namespace (like the ECS
-	// pause container): no interfaces but loopback, and DNS answered by vsim
-	// on 127.0.0.1 so every lookup stays inside.
-	infraName := "~internal~ecs~pause"
-	id, err := dc.CreateContainer(ctx, r.containerName(scenario.InfraContainer), &dockerapi.ContainerConfig{
+	// The pause container owns the task's network namespace, as in ECS: no
+	// interfaces but loopback, and a resolv.conf that sends every lookup to
+	// 127.0.0.1, where the remote hosts' container answers. It carries the
+	// task's ECS labels and runs nothing but pause.
+	var err error
+	r.pause, err = r.startOwn(ctx, scenario.PauseContainer, label.RolePause, &dockerapi.ContainerConfig{
 		Image: r.cfg.Image, Cmd: gate("/usr/local/bin/vsim", "pause", "-for", lifetime),
-		Env: []string{"VIGIL_SEED=" + r.seedFor(scenario.InfraContainer)}, Labels: r.labels(infraName, "infra"),
-		Hostname: "task-" + r.short, StopTimeout: &stop,
-		HostConfig: dockerapi.HostConfig{NetworkMode: "none", DNS: []string{"127.0.0.1"}, PidsLimit: &pids, Memory: 256 << 20},
+		Labels: r.labels(ecsPauseName, label.RolePause), Hostname: "task-" + r.short, StopTimeout: &stop,
+		HostConfig: dockerapi.HostConfig{NetworkMode: "none", DNS: []string{"127.0.0.1"}, PidsLimit: &pids, Memory: 64 << 20},
 	})
 	if err != nil {
-		return fmt.Errorf("creating infra container: %w", err)
+		return fmt.Errorf("pause container: %w", err)
 	}
-	r.setID(scenario.InfraContainer, id)
-	if err := dc.StartContainer(ctx, id); err != nil {
-		return fmt.Errorf("starting infra container: %w", err)
+	// The remote hosts (DNS, the attacker's listener, a mining pool) live in
+	// a container of their own that joins the task's namespace, so the task
+	// reaches them on loopback and nothing has a route out. In ECS they are
+	// not in the task at all: this container has no ECS labels, so the
+	// collector attributes it to no task, and the label gives it the role
+	// that keeps it out of evaluations.
+	r.remote, err = r.startOwn(ctx, scenario.InfraContainer, label.RoleInfra, &dockerapi.ContainerConfig{
+		Image: r.cfg.Image, Cmd: gate("/usr/local/bin/vsim", "remote", "-for", lifetime),
+		Env: []string{"VIGIL_SEED=" + r.seedFor(scenario.InfraContainer)}, Labels: r.runLabels(label.RoleInfra), StopTimeout: &stop,
+		HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.pause, PidsLimit: &pids, Memory: 256 << 20},
+	})
+	if err != nil {
+		return fmt.Errorf("remote hosts' container: %w", err)
 	}
-	r.infra = id
-	r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: scenario.InfraContainer, ID: id, Image: r.cfg.Image, Role: "infra"})
 
 	for _, c := range r.s.Containers {
 		// VIGIL_FOR bounds every vsim loop a little past the run, so nothing
@@ -420,7 +442,7 @@ func (r *run) start(ctx context.Context) error {
 		cfg := &dockerapi.ContainerConfig{
 			Image: r.cfg.Image, Cmd: gate(c.Command...), Env: env, User: c.User, WorkingDir: c.Workdir,
 			Labels: r.labels(c.Name, "workload"), StopTimeout: &stop,
-			HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.infra, CapAdd: c.CapAdd, PidsLimit: &pids, Memory: 512 << 20},
+			HostConfig: dockerapi.HostConfig{NetworkMode: "container:" + r.pause, CapAdd: c.CapAdd, PidsLimit: &pids, Memory: 512 << 20},
 		}
 		if a := r.s.Attack; a != nil && a.Container == c.Name && a.Seccomp == "unconfined" {
 			cfg.HostConfig.SecurityOpt = []string{"seccomp=unconfined"}
@@ -451,21 +473,25 @@ func (r *run) start(ctx context.Context) error {
 				return fmt.Errorf("copying files into %s: %w", c.Name, err)
 			}
 		}
-		r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: c.Name, ID: id, Image: r.cfg.Image, Role: "workload"})
+		r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: c.Name, ID: id, Image: r.cfg.Image, Role: label.RoleWorkload})
 	}
-	if err := r.release(ctx, id, 0); err != nil {
-		return fmt.Errorf("infra container: %w", err)
+	// The remote hosts' DNS answers before any workload runs.
+	if err := r.release(ctx, r.pause, 0); err != nil {
+		return fmt.Errorf("pause container: %w", err)
+	}
+	if err := r.release(ctx, r.remote, 1); err != nil {
+		return fmt.Errorf("remote hosts' container: %w", err)
 	}
 	for i, c := range r.s.Containers {
 		if err := dc.StartContainer(ctx, r.ids[c.Name]); err != nil {
 			return fmt.Errorf("starting container %s: %w", c.Name, err)
 		}
-		if err := r.release(ctx, r.ids[c.Name], i+1); err != nil {
+		if err := r.release(ctx, r.ids[c.Name], i+2); err != nil {
 			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
 	}
 	for _, st := range r.s.Infra {
-		if _, err := r.exec(ctx, r.infra, st, true); err != nil {
+		if _, err := r.exec(ctx, r.remote, st, true); err != nil {
 			return fmt.Errorf("starting infra %q: %w", st.Run, err)
 		}
 	}
@@ -480,8 +506,23 @@ func (r *run) start(ctx context.Context) error {
 			return fmt.Errorf("container %s exited at start (code %d): check its command %q", c.Name, st.State.ExitCode, c.Command)
 		}
 	}
-	r.log.Info("scenario started", logkey.Count, len(r.s.Containers)+1, logkey.Task, r.lbl.TaskARN)
+	r.log.Info("scenario started", logkey.Count, len(r.lbl.Containers), logkey.Task, r.lbl.TaskARN)
 	return nil
+}
+
+// startOwn creates and starts one of the containers the runner adds to the
+// scenario's (the pause container, the remote hosts') and labels it.
+func (r *run) startOwn(ctx context.Context, name, role string, cfg *dockerapi.ContainerConfig) (string, error) {
+	id, err := r.cfg.Docker.CreateContainer(ctx, r.containerName(name), cfg)
+	if err != nil {
+		return "", fmt.Errorf("creating: %w", err)
+	}
+	r.setID(name, id)
+	if err := r.cfg.Docker.StartContainer(ctx, id); err != nil {
+		return "", fmt.Errorf("starting: %w", err)
+	}
+	r.lbl.Containers = append(r.lbl.Containers, label.Container{Name: name, ID: id, Image: r.cfg.Image, Role: role})
+	return id, nil
 }
 
 // gate wraps a container's command in vsim's start gate; see release.
@@ -783,8 +824,12 @@ func (r *run) stop(ctx context.Context) error {
 		go stop(c.Name, r.ids[c.Name], 2*time.Second)
 	}
 	wg.Wait()
+	// The remote hosts go before the pause container whose namespace they
+	// share.
 	wg.Add(1)
-	stop(scenario.InfraContainer, r.infra, time.Second)
+	stop(scenario.InfraContainer, r.remote, time.Second)
+	wg.Add(1)
+	stop(scenario.PauseContainer, r.pause, time.Second)
 	if len(gone) > 0 {
 		sort.Strings(gone)
 		return fmt.Errorf("containers removed by someone else during the run: %s; the run is not labelled", strings.Join(gone, ", "))
@@ -834,11 +879,20 @@ func Cleanup(ctx context.Context, dc *dockerapi.Client, runID string) error {
 	if runID == "" {
 		cs = slices.DeleteFunc(cs, func(c dockerapi.ContainerState) bool { return ownerAlive(c.Config.Labels[LabelOwner]) })
 	}
-	// Workload containers first: they live in the infra container's network
-	// namespace.
-	sort.SliceStable(cs, func(i, j int) bool {
-		return cs[i].Config.Labels[LabelRole] != "infra" && cs[j].Config.Labels[LabelRole] == "infra"
-	})
+	// Containers that join the pause container's network namespace first,
+	// the pause container last. Runs of an older vigil had no pause role:
+	// their "infra" container owned the namespace, and it goes after the
+	// workload, which is where the remote hosts' container goes now too.
+	order := func(c dockerapi.ContainerState) int {
+		switch c.Config.Labels[LabelRole] {
+		case label.RolePause:
+			return 2
+		case label.RoleInfra:
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return order(cs[i]) < order(cs[j]) })
 	var errs []error
 	for _, c := range cs {
 		if err := dc.RemoveContainer(ctx, c.ID); err != nil {

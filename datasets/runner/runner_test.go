@@ -14,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/datasets/runner"
 	"github.com/vigilsec/vigil/datasets/scenario"
 	"github.com/vigilsec/vigil/internal/blob"
+	"github.com/vigilsec/vigil/trace"
 )
 
 func TestSeedDecides(t *testing.T) {
@@ -200,5 +201,32 @@ attack:
 	}
 	if a := r.Attack; a == nil || a.Start.IsZero() || a.End.Before(a.Start) || len(a.Processes) != 2 {
 		t.Errorf("attack of the failed run: %+v", a)
+	}
+}
+
+// Check refuses a run whose remote hosts' container was attributed to the
+// ECS task: its servers would then count as the task's workload.
+func TestCheckRemoteOutsideTask(t *testing.T) {
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	remote, web := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	lbl := &label.Run{Start: start, End: start.Add(time.Minute), TaskARN: "arn:aws:ecs:us-east-1:000000000000:task/c/1",
+		Containers: []label.Container{
+			{Name: scenario.PauseContainer, ID: strings.Repeat("c", 64), Role: label.RolePause},
+			{Name: scenario.InfraContainer, ID: remote, Role: label.RoleInfra},
+			{Name: "web", ID: web, Role: label.RoleWorkload},
+		}}
+	s := &scenario.Scenario{Name: "t", File: "t.yaml"}
+	at := start.Add(time.Second).UnixNano()
+	ok := []trace.Event{
+		{Time: at, Kind: trace.KindExec, PID: 5, ContainerID: remote[:12], Workload: "vigil-scenario"},
+		{Time: at, Kind: trace.KindExec, PID: 6, ContainerID: web, TaskARN: lbl.TaskARN, TaskFamily: "f", Workload: "f/web"},
+	}
+	if p := runner.Check(s, lbl, ok); len(p) != 0 {
+		t.Errorf("remote hosts outside the task: %q", p)
+	}
+	bad := append(ok, trace.Event{Time: at, Kind: trace.KindConnect, PID: 7, ContainerID: remote, TaskARN: lbl.TaskARN, TaskFamily: "f"})
+	p := runner.Check(s, lbl, bad)
+	if len(p) != 1 || !strings.Contains(p[0], "remote hosts' container aaaaaaaaaaaa: event connect of pid 7 attributed to ECS task") {
+		t.Errorf("remote hosts in the task: %q", p)
 	}
 }

@@ -132,11 +132,36 @@ func TestScenarios(t *testing.T) {
 			if len(events) == 0 {
 				t.Fatalf("no events of the run's containers in the lake (%d captured)", res.Captured)
 			}
-			for _, e := range events {
-				if e.TaskARN != stored.TaskARN || e.Cluster != s.Task.Cluster || e.TaskFamily != s.Task.Family {
-					t.Errorf("event %s of pid %d attributed to task %q/%q/%q, want %q", e.Kind, e.PID, e.Cluster, e.TaskFamily, e.TaskARN, stored.TaskARN)
-					break
+			// The task's containers (the pause container too) are
+			// attributed to the task; the remote hosts' container, which
+			// runs the DNS server and the scenario's infra servers, is
+			// outside it: the collector must give it no task.
+			remote := ""
+			for _, c := range stored.Containers {
+				if c.Role == label.RoleInfra {
+					remote = c.ID
 				}
+			}
+			if remote == "" || len(stored.Containers) != len(s.Containers)+2 {
+				t.Fatalf("label containers %+v: want the pause container, the remote hosts' and the scenario's %d", stored.Containers, len(s.Containers))
+			}
+			remoteEvents, taskWrong := 0, false
+			for _, e := range events {
+				if strings.HasPrefix(remote, e.ContainerID) {
+					remoteEvents++
+					if e.TaskARN != "" || e.TaskFamily != "" || e.Cluster != "" || strings.HasPrefix(e.Workload, s.Task.Family+"/") {
+						t.Errorf("remote hosts' event %s of pid %d attributed to task %q/%q/%q (workload %q)", e.Kind, e.PID, e.Cluster, e.TaskFamily, e.TaskARN, e.Workload)
+						break
+					}
+					continue
+				}
+				if !taskWrong && (e.TaskARN != stored.TaskARN || e.Cluster != s.Task.Cluster || e.TaskFamily != s.Task.Family) {
+					t.Errorf("event %s of pid %d attributed to task %q/%q/%q, want %q", e.Kind, e.PID, e.Cluster, e.TaskFamily, e.TaskARN, stored.TaskARN)
+					taskWrong = true
+				}
+			}
+			if remoteEvents == 0 {
+				t.Errorf("no event of the remote hosts' container %.12s: its vsim starts there at least", remote)
 			}
 			check := s
 			if gone := runner.Unobservable(s, env.capture.Stats().Missing); len(gone) > 0 {
@@ -232,7 +257,15 @@ func TestParallelSequenceRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		syscalls := 0
+		infra := lbl.InfraIDs()
 		for _, e := range events {
+			if len(infra) == 1 && strings.HasPrefix(infra[0], e.ContainerID) {
+				if e.TaskARN != "" {
+					t.Errorf("%s: remote hosts' event %s of pid %d from task %q", names[i], e.Kind, e.PID, e.TaskARN)
+					break
+				}
+				continue
+			}
 			if e.TaskARN != lbl.TaskARN {
 				t.Errorf("%s: event %s of pid %d from task %q", names[i], e.Kind, e.PID, e.TaskARN)
 				break

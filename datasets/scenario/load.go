@@ -208,8 +208,11 @@ func (s *Scenario) validate() error {
 		if !nameRE.MatchString(c.Name) {
 			return s.errf(c.Line, "container name %q: want lower-case letters, digits and dashes", c.Name)
 		}
-		if c.Name == InfraContainer {
-			return s.errf(c.Line, "container name %q is reserved for the task's infra container", c.Name)
+		switch c.Name {
+		case PauseContainer:
+			return s.errf(c.Line, "container name %q is reserved for the task's pause container", c.Name)
+		case InfraContainer:
+			return s.errf(c.Line, "container name %q is reserved for the simulated remote hosts' container", c.Name)
 		}
 		if seen[c.Name] {
 			return s.errf(c.Line, "container %q declared twice", c.Name)
@@ -327,10 +330,21 @@ func (s *Scenario) validateExpect(x *Expect) error {
 	return nil
 }
 
-// InfraContainer is the name of the container every run starts first: it owns
-// the task's network namespace (like the ECS pause container), serves DNS on
-// 127.0.0.1:53, and runs the scenario's infra servers.
-const InfraContainer = "sim-infra"
+// Containers every run adds to the scenario's own. Expectations may name
+// them; jobs and attacks run in the scenario's containers only.
+const (
+	// PauseContainer is the task's pause container, started first as ECS
+	// starts it: it carries the task's ECS labels, owns the task's network
+	// namespace (loopback only) and runs nothing but pause.
+	PauseContainer = "pause"
+	// InfraContainer stands in for the hosts outside the task: it serves DNS
+	// on 127.0.0.1:53 and runs the scenario's infra servers (the attacker's
+	// listener, a mining pool). It joins the pause container's network
+	// namespace, so they are reachable on loopback, but carries no ECS
+	// labels: it is not part of the task, and its label role
+	// (label.RoleInfra) keeps it out of evaluations.
+	InfraContainer = "sim-remote"
+)
 
 // Library is a set of scenarios with bases resolved.
 type Library struct {
@@ -387,20 +401,33 @@ func (l *Library) check(s *Scenario) error {
 	if err != nil {
 		return err
 	}
-	names := map[string]bool{InfraContainer: true}
+	names := map[string]bool{}
 	for _, c := range r.Containers {
 		names[c.Name] = true
 	}
+	// The runner's own containers are not the task's workload: the pause
+	// container runs nothing but pause, and what runs in the remote hosts'
+	// container is outside the task (an attack there would be labelled on a
+	// container every evaluation leaves out).
+	added := func(name string) bool { return name == PauseContainer || name == InfraContainer }
 	for _, j := range r.Jobs {
+		if added(j.Container) {
+			return s.errf(j.Line, "job %q runs in %q: jobs run in the scenario's own containers (infra: for the remote hosts' servers)", j.Name, j.Container)
+		}
 		if !names[j.Container] {
 			return s.errf(j.Line, "job %q runs in unknown container %q", j.Name, j.Container)
 		}
 	}
-	if a := r.Attack; a != nil && !names[a.Container] {
-		return s.errf(a.Line, "attack runs in unknown container %q", a.Container)
+	if a := r.Attack; a != nil {
+		if added(a.Container) {
+			return s.errf(a.Line, "attack runs in %q: attacks run in the scenario's own containers", a.Container)
+		}
+		if !names[a.Container] {
+			return s.errf(a.Line, "attack runs in unknown container %q", a.Container)
+		}
 	}
 	for _, x := range r.Expect {
-		if !names[x.Container] {
+		if !names[x.Container] && !added(x.Container) {
 			return s.errf(x.Line, "expect names unknown container %q", x.Container)
 		}
 	}

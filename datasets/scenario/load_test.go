@@ -59,6 +59,8 @@ func TestParseErrors(t *testing.T) {
 		{"seccomp", "  container: app", "  container: app\n  seccomp: disabled", `seccomp "disabled"`},
 		{"stdio kind", "      dst_port: 4444", "      dst_port: 4444\n      stdio: [inet]", `demo.yaml:15: stdio is known only for exec events, not "connect"`},
 		{"stdio value", "    - kind: connect\n      dst_port: 4444", "    - kind: exec\n      stdio: [tcp]", `demo.yaml:15: stdio "tcp": want one of [any inet socket pipe other]`},
+		{"pause name", "  - name: app", "  - name: pause", `demo.yaml:6: container name "pause" is reserved for the task's pause container`},
+		{"remote name", "  - name: app", "  - name: sim-remote", `demo.yaml:6: container name "sim-remote" is reserved for the simulated remote hosts' container`},
 		{"stdio fds", "    - kind: connect\n      dst_port: 4444", "    - kind: exec\n      stdio: [any, any, any, any]", `demo.yaml:15: stdio lists 4 fds`},
 	} {
 		src := strings.Replace(good, c.old, c.new, 1)
@@ -108,6 +110,29 @@ func TestLibraryBases(t *testing.T) {
 	_, err = LoadFS(fstest.MapFS{"s/demo.yaml": {Data: []byte(atk)}}, "s")
 	if err == nil || !strings.Contains(err.Error(), `base "base": no such scenario`) {
 		t.Errorf("missing base: %v", err)
+	}
+}
+
+// Expectations may name the containers the runner adds; jobs and attacks
+// run only in the scenario's own.
+func TestLibraryAddedContainers(t *testing.T) {
+	load := func(src string) error {
+		_, err := LoadFS(fstest.MapFS{"s/demo.yaml": {Data: []byte(src)}}, "s")
+		return err
+	}
+	expect := good + "expect:\n  - container: " + InfraContainer + "\n    kind: exec\n  - container: " + PauseContainer + "\n    kind: exec\n"
+	if err := load(expect); err != nil {
+		t.Errorf("expectations on the added containers: %v", err)
+	}
+	for _, name := range []string{PauseContainer, InfraContainer} {
+		atk := strings.Replace(good, "  container: app", "  container: "+name, 1)
+		if err := load(atk); err == nil || !strings.Contains(err.Error(), `s/demo.yaml:9: attack runs in "`+name+`": attacks run in the scenario's own containers`) {
+			t.Errorf("attack in %s: %v", name, err)
+		}
+		job := good + "jobs:\n  - name: poll\n    container: " + name + "\n    every: 1s\n    run: [true]\n"
+		if err := load(job); err == nil || !strings.Contains(err.Error(), `s/demo.yaml:18: job "poll" runs in "`+name+`"`) {
+			t.Errorf("job in %s: %v", name, err)
+		}
 	}
 }
 

@@ -42,9 +42,11 @@ type Scenario struct {
 	Task       Task        `yaml:"task"`
 	Containers []Container `yaml:"containers"`
 	// Infra are servers an attack talks to (reverse shell listener, fake
-	// mining pool). They run in the task's infra container, which owns the
-	// network namespace, so they are reachable on loopback and are never part
-	// of the attacking process tree.
+	// mining pool), standing in for hosts outside the task. They run in the
+	// remote hosts' container (InfraContainer), which shares the task's
+	// network namespace, so they are reachable on loopback, but is not part
+	// of the task: they are never part of the attacking process tree, nor of
+	// the task's workload.
 	Infra  []Step  `yaml:"infra"`
 	Jobs   []Job   `yaml:"jobs"`
 	Attack *Attack `yaml:"attack"`

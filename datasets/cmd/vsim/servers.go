@@ -20,7 +20,8 @@ import (
 )
 
 func init() {
-	register("pause", "own the task's network namespace and serve DNS on 127.0.0.1:53", runPause)
+	register("pause", "the task's pause container: hold the network namespace, do nothing else", runPause)
+	register("remote", "stand in for the hosts outside the task: serve DNS on 127.0.0.1:53, reap the servers exec'd here", runRemote)
 	register("dns", "serve DNS: every A query answers 127.0.0.1, -nx globs answer NXDOMAIN", runDNS)
 	register("listen", "reverse-shell catcher: accept, send commands, print what comes back", runListen)
 	register("pool", "fake stratum mining pool (JSON-RPC over TCP)", runPool)
@@ -96,6 +97,9 @@ func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel2(); cancel() }
 }
 
+// runPause is the task's pause container, as in ECS: it keeps the task's
+// network namespace alive and does nothing else until stopped, so the
+// workload named ~internal~ecs~pause is as quiet as the real one.
 func runPause(args []string) error {
 	fs := flag.NewFlagSet("pause", flag.ExitOnError)
 	var c common
@@ -103,8 +107,23 @@ func runPause(args []string) error {
 	fs.Parse(args)
 	ctx, cancel := signalContext(c.dur)
 	defer cancel()
-	// As PID 1 of the infra container, reap the infra servers started with
-	// docker exec once they exit.
+	<-ctx.Done()
+	return nil
+}
+
+// runRemote is PID 1 of the container that stands in for the hosts outside
+// the task: it answers the task's DNS on 127.0.0.1:53 (the pause container
+// gives the namespace's resolv.conf that address) while the scenario's infra
+// servers are exec'd next to it.
+func runRemote(args []string) error {
+	fs := flag.NewFlagSet("remote", flag.ExitOnError)
+	var c common
+	c.flags(fs)
+	fs.Parse(args)
+	ctx, cancel := signalContext(c.dur)
+	defer cancel()
+	// Servers exec'd here that fork and exit leave their children to PID 1:
+	// reap them once they exit.
 	go func() {
 		for ctx.Err() == nil {
 			var ws syscall.WaitStatus
