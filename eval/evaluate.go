@@ -38,6 +38,75 @@ func AttackRuns(labels []*label.Run) []AttackRun {
 	return out
 }
 
+// SimulatedContainers are the ids of the labelled runs' simulation
+// infrastructure containers (label.RoleInfra): the container that stands in
+// for the hosts outside a scenario's task (its DNS, the attacker's listener,
+// a mining pool). What happens there is neither benign workload nor attack.
+func SimulatedContainers(labels []*label.Run) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range labels {
+		for _, id := range l.InfraIDs() {
+			out[simKey(id)] = true
+		}
+	}
+	return out
+}
+
+// simKey shortens a container id to the prefix the simulated set is keyed
+// by, so a short id on either side (events, labels) still matches.
+func simKey(id string) string { return id[:min(len(id), 12)] }
+
+// Simulated counts what an evaluation left out because it happened on the
+// simulated remote hosts: their windows are in no curve and no benign hour,
+// their findings neither detect an attack nor count as false.
+type Simulated struct {
+	// Containers is how many containers the labels name as simulation
+	// infrastructure.
+	Containers int `json:"containers"`
+	Windows    int `json:"windows"`
+	// Findings counts first reports, Updates the later reports.
+	Findings   int            `json:"findings"`
+	Updates    int            `json:"updates"`
+	ByDetector map[string]int `json:"findings_by_detector,omitempty"`
+	ByType     map[string]int `json:"findings_by_type,omitempty"`
+}
+
+// withoutSimulated returns res without the windows and findings of the
+// simulated containers, and what it took out.
+func withoutSimulated(res *Result, sim map[string]bool) (*Result, Simulated) {
+	st := Simulated{Containers: len(sim)}
+	if len(sim) == 0 {
+		return res, st
+	}
+	out := *res
+	out.Windows = make([]WindowScore, 0, len(res.Windows))
+	for _, w := range res.Windows {
+		if sim[simKey(w.Instance)] {
+			st.Windows++
+			continue
+		}
+		out.Windows = append(out.Windows, w)
+	}
+	out.Emissions = make([]Emission, 0, len(res.Emissions))
+	for _, e := range res.Emissions {
+		if e.Container == "" || !sim[simKey(e.Container)] {
+			out.Emissions = append(out.Emissions, e)
+			continue
+		}
+		if e.Update {
+			st.Updates++
+			continue
+		}
+		if st.ByType == nil {
+			st.ByDetector, st.ByType = map[string]int{}, map[string]int{}
+		}
+		st.Findings++
+		st.ByDetector[e.DetectorName()]++
+		st.ByType[e.Type]++
+	}
+	return &out, st
+}
+
 // Evaluation is every label-aware metric of one replay.
 type Evaluation struct {
 	Grace time.Duration `json:"grace_ns"`
@@ -57,13 +126,19 @@ type Evaluation struct {
 	// Unmodelled counts windows of workloads without a baseline (not in the
 	// curves).
 	Unmodelled int `json:"unmodelled_windows"`
+	// Simulated is what the simulated remote hosts did: left out of every
+	// metric above, and counted here.
+	Simulated Simulated `json:"simulated_remote_hosts"`
 }
 
 // Evaluate computes every metric of res against runs. Window labels: a
 // window is positive when it is a window of the attacking container (or
-// workload) that overlaps the attack interval.
-func Evaluate(res *Result, runs []AttackRun, grace time.Duration, window time.Duration) *Evaluation {
+// workload) that overlaps the attack interval. Windows and findings of the
+// sim containers (SimulatedContainers) are neither: they are left out and
+// counted in Evaluation.Simulated.
+func Evaluate(res *Result, runs []AttackRun, sim map[string]bool, grace time.Duration, window time.Duration) *Evaluation {
 	ev := &Evaluation{Grace: grace}
+	res, ev.Simulated = withoutSimulated(res, sim)
 	// Only runs inside the replayed range can be judged.
 	var in []AttackRun
 	for _, r := range runs {

@@ -93,6 +93,12 @@ func compareRows(vs []*Variant) []htmlCompareRow {
 	}
 	add("models", func(v *Variant) string { return v.Models })
 	add("new findings", func(v *Variant) string { return fmt.Sprint(v.Replay.NewFindings) })
+	add("findings on simulated remote hosts (not judged)", func(v *Variant) string {
+		if v.Evaluation != nil {
+			return fmt.Sprint(v.Evaluation.Simulated.Findings)
+		}
+		return "–"
+	})
 	for _, m := range []string{"baselines only", "both"} {
 		add(m+": runs detected", func(v *Variant) string {
 			if x := mode(v, m); x != nil {
@@ -199,6 +205,7 @@ code{font-size:12px} .muted{color:#57606a}
 <li>An attack run is <b>detected</b> when a finding (first report or update) concerns its attacking container (or workload) and overlaps the labelled attack interval, extended by the grace period. <b>Latency</b> is from the labelled attack start to the event time at which the engine emitted the first such finding (window-based findings are emitted when their window closes).</li>
 <li><b>Precision</b> per finding type counts first reports only; <b>recall</b> per type is over runs whose label expects the type.</li>
 <li><b>False findings</b> are first reports matching no attack run; <b>benign hours</b> are a workload's one-minute spans in which at least one of its containers had no attack, so false findings per workload-hour do not grow with replicas.</li>
+<li>Scenario runs put the hosts a task talks to (DNS, the attacker's listener, a mining pool) in a container outside the task, labelled as simulation infrastructure. Its windows and findings are neither benign nor attack: they are left out of every metric and counted on their own.</li>
 <li><b>ROC/PR</b> are over every feature window of a workload with a baseline; a window is positive when it belongs to the attacking container and overlaps the attack. <i>any</i> is the window's largest score-to-threshold ratio; the operating point at threshold uses each window's own calibrated threshold. PR AUC is average precision.</li>
 </ul></details>
 {{if .Compare}}
@@ -239,8 +246,9 @@ code{font-size:12px} .muted{color:#57606a}
 <table><tr><th>workload</th><th>benign hours</th><th>false findings</th><th>per hour</th></tr>
 {{range .False}}<tr><td>{{.Workload}}</td><td class="n">{{printf "%.2f" .Hours}}</td><td class="n">{{.False}}</td><td class="n">{{f3 .PerHour}}</td></tr>{{end}}
 </table>
+{{with .Simulated}}{{if .Containers}}<p>Findings on simulated remote hosts (not judged): <b>{{.Findings}}</b> (+{{.Updates}} updates) in {{.Windows}} windows of the {{.Containers}} containers labelled as simulation infrastructure{{if .ByDetector}}; by detector: {{range $k, $n := .ByDetector}}{{$k}} {{$n}} {{end}}{{end}}.</p>{{end}}{{end}}
 <h3>Anomaly scores: window-level ROC and PR</h3>
-<p class="muted">{{.Windows}} windows of modelled workloads, {{.PositiveWindows}} overlapping an attack of their container; {{.Unmodelled}} windows of workloads without a baseline are left out.</p>
+<p class="muted">{{.Windows}} windows of modelled workloads, {{.PositiveWindows}} overlapping an attack of their container; {{.Unmodelled}} windows of workloads without a baseline are left out{{if .Simulated.Windows}}, and so are {{.Simulated.Windows}} windows of simulated remote hosts{{end}}.</p>
 <table><tr><th>score</th><th>positives</th><th>negatives</th><th>ROC AUC</th><th>PR AUC (AP)</th><th>threshold (median)</th><th>TPR at threshold</th><th>FPR at threshold</th></tr>
 {{range .Curves}}<tr><td>{{.Name}}</td><td class="n">{{.Positives}}</td><td class="n">{{.Negatives}}</td><td class="n">{{f3 .ROCAUC}}</td><td class="n">{{f3 .AP}}</td><td class="n">{{f3 .Threshold}}</td><td class="n">{{pct .ThresholdTPR}}</td><td class="n">{{pct .ThresholdFPR}}</td></tr>{{end}}
 </table>

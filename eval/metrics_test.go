@@ -3,10 +3,12 @@ package eval
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/models"
 	meval "github.com/vigilsec/vigil/models/eval"
 )
 
@@ -242,5 +244,64 @@ func TestOperatingPointAndThin(t *testing.T) {
 	}
 	if got := Thin(pts, 20); len(got) != 11 {
 		t.Fatalf("thin kept %d", len(got))
+	}
+}
+
+// Windows and findings of the simulated remote hosts are neither benign nor
+// attack: Evaluate leaves them out of every metric and counts them apart.
+func TestEvaluateLeavesOutSimulatedHosts(t *testing.T) {
+	window := time.Minute
+	win := func(inst, wl string, start string, score float64) WindowScore {
+		s := at(start).UnixNano()
+		return WindowScore{Workload: wl, Instance: inst, Start: s, End: s + int64(window), Events: 10, Modelled: true,
+			Scores: []float64{score}, Thresholds: []float64{1}}
+	}
+	remote := "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+	res := &Result{Events: 100, First: at("-1m").UnixNano(), Last: at("30m").UnixNano(), Detectors: []models.Detector{"ngram"},
+		Windows: []WindowScore{
+			win("c1", "web/app", "0s", 2),          // the attack's window: positive, alarms
+			win("c1", "web/app", "5m", 0.5),        // benign, quiet
+			win("c2", "web/app", "5m", 0.2),        // benign, quiet
+			win(remote, "vigil-scenario", "0s", 9), // remote hosts: would be a false alarm
+			win(remote, "vigil-scenario", "5m", 9),
+		},
+		Emissions: []Emission{
+			rule("A", "c1", "web/app", at("5s")), // detects r0
+			{FindingID: "s", Type: "X", Source: "anomaly", Detector: "ngram", Workload: "vigil-scenario", Container: remote,
+				First: at("0s"), Last: at("1m"), At: at("1m")},
+			{FindingID: "s", Type: "X", Source: "anomaly", Detector: "ngram", Workload: "vigil-scenario", Container: remote,
+				First: at("5m"), Last: at("6m"), At: at("6m"), Update: true},
+			rule("B", remote[:12], "vigil-scenario", at("10m")), // a short id still matches
+		},
+	}
+	runs := []AttackRun{{RunID: "r0", ContainerID: "c1", Workload: "web/app", Start: at("0s"), End: at("1m"), Expected: []string{"A"}}}
+	sim := map[string]bool{simKey(remote): true}
+	ev := Evaluate(res, runs, sim, 0, window)
+	want := Simulated{Containers: 1, Windows: 2, Findings: 2, Updates: 1,
+		ByDetector: map[string]int{"baseline:ngram": 1, "rules": 1}, ByType: map[string]int{"X": 1, "B": 1}}
+	if !reflect.DeepEqual(ev.Simulated, want) {
+		t.Errorf("simulated %+v, want %+v", ev.Simulated, want)
+	}
+	if ev.Detected != 1 || ev.Windows != 3 || ev.PositiveWindows != 1 {
+		t.Errorf("detected %d, windows %d (%d positive), want 1, 3 (1)", ev.Detected, ev.Windows, ev.PositiveWindows)
+	}
+	if len(ev.False) != 1 || ev.False[0].Workload != "web/app" || ev.False[0].False != 0 || ev.False[0].Hours != 1.0/60 {
+		t.Errorf("false findings %+v, want web/app alone: none in 1/60 h", ev.False)
+	}
+	for _, m := range ev.Modes {
+		if m.False != 0 || (m.Precision != 1 && m.Mode != "baselines only") {
+			t.Errorf("%s: %d false, precision %v", m.Mode, m.False, m.Precision)
+		}
+	}
+	for _, c := range ev.Curves {
+		if c.Positives != 1 || c.Negatives != 2 || c.ROCAUC != 1 {
+			t.Errorf("curve %s: %d positive, %d negative, AUC %v: want 1, 2, 1", c.Name, c.Positives, c.Negatives, c.ROCAUC)
+		}
+	}
+	// Without the labels' word, the same remote hosts are a workload like
+	// any other: their findings are false and their windows negatives.
+	ev = Evaluate(res, runs, nil, 0, window)
+	if ev.Simulated.Findings != 0 || ev.Windows != 5 || len(ev.False) != 2 || ev.False[0].Workload != "vigil-scenario" || ev.False[0].False != 2 {
+		t.Errorf("unlabelled remote hosts: simulated %+v, windows %d, false %+v", ev.Simulated, ev.Windows, ev.False)
 	}
 }

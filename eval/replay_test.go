@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -119,11 +120,12 @@ func writeLake(t testing.TB, root string, evs []trace.Event, lbls []*label.Run) 
 	}
 }
 
-func TestReplayHandLake(t *testing.T) {
+// replayLabelled writes evs and lbls to a lake in dir, replays it rules only
+// against the labels and writes the report to dir/report.
+func replayLabelled(t *testing.T, dir string, evs []trace.Event, lbls []*label.Run) *Report {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	root := filepath.Join(dir, "lake")
-	evs, lbls := handDataset()
 	writeLake(t, root, evs, lbls)
 	rep, err := Run(ctx, RunOptions{Lake: root, Labels: true})
 	if err != nil {
@@ -132,6 +134,13 @@ func TestReplayHandLake(t *testing.T) {
 	if err := rep.Write(ctx, filepath.Join(dir, "report")); err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+func TestReplayHandLake(t *testing.T) {
+	dir := t.TempDir()
+	evs, lbls := handDataset()
+	rep := replayLabelled(t, dir, evs, lbls)
 	v := rep.Variants[0]
 	if v.Replay.Events != int64(len(evs)) {
 		t.Fatalf("replayed %d events, wrote %d", v.Replay.Events, len(evs))
@@ -359,4 +368,68 @@ func firstLines(b []byte) string {
 		out = append(out, sc.Text())
 	}
 	return strings.Join(out, "\n")
+}
+
+// A scenario's remote hosts (the label's infra container, outside the task)
+// raise findings of their own: the evaluation counts them apart, never as
+// false findings or detections, and windows.csv marks their windows.
+func TestReplaySimulatedRemoteHosts(t *testing.T) {
+	dir := t.TempDir()
+	evs, lbls := handDataset()
+	remote := "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+	// The fake mining pool's container: no ECS labels, so the image is its
+	// workload; a miner's name in its argv raises a rule finding.
+	for m := 0; m < 50; m += 10 {
+		e := trace.Event{Time: handStart.Add(time.Duration(m)*time.Minute + 30*time.Second).UnixNano(), Host: "ip-10-0-1-5",
+			ContainerID: remote, Runtime: "docker", Image: "vigil-scenario:1", ContainerName: "vigil-miner-sim-remote-1",
+			Kind: trace.KindExec, PID: int32(900 + m), Comm: "xmrig", ExePath: "/tmp/xmrig", Argv: []string{"/tmp/xmrig", "--help"}, Syscall: 59}
+		e.TID, e.ProcUUID = e.PID, fmt.Sprintf("remote-p%d", e.PID)
+		e.Workload = trace.WorkloadKey(&e)
+		evs = append(evs, e)
+	}
+	slices.SortStableFunc(evs, func(a, b trace.Event) int { return int(a.Time - b.Time) })
+	lbls[0].Containers = []label.Container{{Name: "web", ID: "c-1", Role: label.RoleWorkload}, {Name: "sim-remote", ID: remote, Role: label.RoleInfra}}
+	ev := replayLabelled(t, dir, evs, lbls).Variants[0].Evaluation
+	sim := ev.Simulated
+	if sim.Containers != 1 || sim.Findings == 0 || sim.Windows != 5 || sim.ByType["Impact:Runtime/CryptoMinerExecuted"] != sim.Findings || sim.ByDetector["rules"] != sim.Findings {
+		t.Errorf("simulated remote hosts: %+v", sim)
+	}
+	// What TestReplayHandLake found, unchanged: two of three runs, one
+	// false finding on web/app alone.
+	if ev.Detected != 2 || len(ev.False) != 1 || ev.False[0].Workload != "web/app" || ev.False[0].False != 1 {
+		t.Errorf("detected %d, false findings %+v", ev.Detected, ev.False)
+	}
+	f, err := os.Open(filepath.Join(dir, "report", "windows.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	simulated := 0
+	for _, r := range rows[1:] {
+		isRemote := r[col["instance"]] == remote
+		if got := r[col["simulated"]] == "true"; got != isRemote {
+			t.Errorf("window %q simulated=%s", r, r[col["simulated"]])
+		}
+		if isRemote {
+			simulated++
+		}
+	}
+	if simulated != sim.Windows {
+		t.Errorf("windows.csv: %d windows of the remote hosts, evaluation left out %d", simulated, sim.Windows)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Findings on simulated remote hosts (not judged): <b>%d</b>", sim.Findings); !strings.Contains(string(html), want) {
+		t.Errorf("index.html does not say %q", want)
+	}
 }

@@ -50,6 +50,8 @@ type Variant struct {
 
 	res    *Result
 	window time.Duration
+	// sim are the simulated remote hosts' containers (SimulatedContainers).
+	sim map[string]bool
 }
 
 // ReplaySummary is what the replay did.
@@ -68,14 +70,16 @@ type ReplaySummary struct {
 }
 
 // NewVariant summarises a replay, evaluating it when runs are given
-// (labelled is false without labels).
-func NewVariant(name, modelsURL string, b *models.Bundle, rulesEnabled int, res *Result, runs []AttackRun, labelled bool, grace time.Duration) *Variant {
+// (labelled is false without labels); sim are the containers the labels name
+// as simulated remote hosts (SimulatedContainers), which the evaluation
+// leaves out.
+func NewVariant(name, modelsURL string, b *models.Bundle, rulesEnabled int, res *Result, runs []AttackRun, sim map[string]bool, labelled bool, grace time.Duration) *Variant {
 	window := features.DefaultWindow
 	if b != nil && b.Index.Features.Window > 0 {
 		window = b.Index.Features.Window
 	}
 	v := &Variant{Name: name, Models: modelsURL, Rules: rulesEnabled, Discipline: CheckDiscipline(b, res.First, res.Last),
-		res: res, window: window, Files: map[string]string{}}
+		res: res, window: window, sim: sim, Files: map[string]string{}}
 	s := &v.Replay
 	s.Events, s.Seconds = res.Events, res.Elapsed.Seconds()
 	if res.Events > 0 {
@@ -95,7 +99,7 @@ func NewVariant(name, modelsURL string, b *models.Bundle, rulesEnabled int, res 
 	}
 	s.Windows, s.Engine, s.Coverage = len(res.Windows), res.Stats, res.Coverage
 	if labelled {
-		v.Evaluation = Evaluate(res, runs, grace, window)
+		v.Evaluation = Evaluate(res, runs, sim, grace, window)
 	}
 	return v
 }
@@ -179,9 +183,10 @@ func (v *Variant) writeFiles(ctx context.Context, dir, prefix string) error {
 	return nil
 }
 
-// writeWindows writes one row per window: key, label, every detector's score
-// and threshold, and the numeric features when kept. Workload and instance
-// names are escaped: they come from the traced system.
+// writeWindows writes one row per window: key, label (attack, or simulated:
+// a window of the simulated remote hosts, which the evaluation leaves out),
+// every detector's score and threshold, and the numeric features when kept.
+// Workload and instance names are escaped: they come from the traced system.
 func (v *Variant) writeWindows(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -194,7 +199,7 @@ func (v *Variant) writeWindows(path string) error {
 	if v.Evaluation != nil {
 		pos = WindowLabels(v.res.Windows, v.evalRuns())
 	}
-	head := []string{"workload", "instance", "start", "end", "events", "modelled", "attack"}
+	head := []string{"workload", "instance", "start", "end", "events", "modelled", "attack", "simulated"}
 	for _, d := range v.res.Detectors {
 		head = append(head, "score:"+string(d), "threshold:"+string(d))
 	}
@@ -216,7 +221,8 @@ func (v *Variant) writeWindows(path string) error {
 		ws := &v.res.Windows[i]
 		row = append(row[:0], escape.String(ws.Workload), escape.String(ws.Instance),
 			time.Unix(0, ws.Start).UTC().Format(time.RFC3339), time.Unix(0, ws.End).UTC().Format(time.RFC3339),
-			strconv.FormatInt(ws.Events, 10), strconv.FormatBool(ws.Modelled), strconv.FormatBool(pos != nil && pos[i]))
+			strconv.FormatInt(ws.Events, 10), strconv.FormatBool(ws.Modelled), strconv.FormatBool(pos != nil && pos[i]),
+			strconv.FormatBool(v.sim[simKey(ws.Instance)]))
 		for d := range v.res.Detectors {
 			row = append(row, num(ws.Scores[d]), num(ws.Thresholds[d]))
 		}

@@ -112,6 +112,7 @@ func Run(ctx context.Context, o RunOptions) (*Report, error) {
 
 	rep := &Report{Format: ReportFormat, Generated: time.Now().UTC(), Lake: l.Root()}
 	var runs []AttackRun
+	var sim map[string]bool
 	if o.Labels {
 		st := l.Store()
 		if o.LabelStore != "" {
@@ -132,7 +133,7 @@ func Run(ctx context.Context, o RunOptions) (*Report, error) {
 				rep.Synthetic = true
 			}
 		}
-		runs = AttackRuns(lbls)
+		runs, sim = AttackRuns(lbls), SimulatedContainers(lbls)
 	}
 
 	scan := func(ctx context.Context, fn func(*trace.Event) error) error { return l.Scan(ctx, q, fn) }
@@ -158,7 +159,7 @@ func Run(ctx context.Context, o RunOptions) (*Report, error) {
 		if b != nil {
 			url = o.Models[i]
 		}
-		v := NewVariant(variants[i], url, b, nRules, res, runs, o.Labels, o.Grace)
+		v := NewVariant(variants[i], url, b, nRules, res, runs, sim, o.Labels, o.Grace)
 		o.Log.Info("replayed", logkey.Events, res.Events, logkey.Count, v.Replay.NewFindings, logkey.Model, url,
 			logkey.Duration, res.Elapsed.Round(time.Millisecond))
 		rep.Variants = append(rep.Variants, v)

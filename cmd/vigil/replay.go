@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -169,6 +171,11 @@ func printSummary(cmd *cobra.Command, rep *eval.Report, dir string) {
 					fmt.Fprintf(w, "  anomaly windows: ROC AUC %s, PR AUC %s (%d positive of %d windows)\n", fmtF(c.ROCAUC), fmtF(c.AP), c.Positives, c.Positives+c.Negatives)
 				}
 			}
+			// Left out of every number above, so said here.
+			if sim := ev.Simulated; sim.Containers > 0 {
+				fmt.Fprintf(w, "  findings on simulated remote hosts (not judged): %d (+%d updates) in %d windows of %d containers%s\n",
+					sim.Findings, sim.Updates, sim.Windows, sim.Containers, byDetector(sim.ByDetector))
+			}
 		}
 	}
 	if rep.Synthetic {
@@ -190,4 +197,13 @@ func fmtPct(f eval.Float) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(f))
+}
+
+// byDetector renders counts per detector, sorted by name: ", baseline:ngram 5, rules 2".
+func byDetector(m map[string]int) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, ", %s %d", k, m[k])
+	}
+	return b.String()
 }
