@@ -43,6 +43,9 @@ func LakeSequences(ctx context.Context, l *lake.Lake, split time.Time) (*Sequenc
 	// is enough and tolerates either being short.
 	const idLen = 12
 	byContainer := map[string]*label.Run{}
+	// The simulated remote hosts' containers (label.RoleInfra) are not the
+	// task's: their processes are neither normal traces nor attack ones.
+	infra := map[string]bool{}
 	attackRoots := map[string]bool{}
 	for _, r := range runs {
 		if r.Source != label.SourceScenario {
@@ -51,6 +54,9 @@ func LakeSequences(ctx context.Context, l *lake.Lake, split time.Time) (*Sequenc
 		for _, c := range r.Containers {
 			if len(c.ID) >= idLen {
 				byContainer[c.ID[:idLen]] = r
+				if c.Role == label.RoleInfra {
+					infra[c.ID[:idLen]] = true
+				}
 			}
 		}
 		for _, u := range r.AttackUUIDs() {
@@ -69,6 +75,10 @@ func LakeSequences(ctx context.Context, l *lake.Lake, split time.Time) (*Sequenc
 		r := byContainer[e.ContainerID[:idLen]]
 		if r == nil {
 			out.Skipped["syscalls outside labelled runs"]++
+			return nil
+		}
+		if infra[e.ContainerID[:idLen]] {
+			out.Skipped["syscalls of simulated remote hosts"]++
 			return nil
 		}
 		if e.ProcUUID == "" {

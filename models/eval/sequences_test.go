@@ -25,7 +25,7 @@ func TestLakeSequences(t *testing.T) {
 		{Source: label.SourceScenario, Scenario: "web", Kind: "benign", RunID: "train", Start: t0, End: t0.Add(30 * time.Minute),
 			Containers: []label.Container{{Name: "web", ID: cid('a')}}},
 		{Source: label.SourceScenario, Scenario: "web", Kind: "benign", RunID: "test", Start: split, End: split.Add(10 * time.Minute),
-			Containers: []label.Container{{Name: "web", ID: cid('b')}}},
+			Containers: []label.Container{{Name: "web", ID: cid('b')}, {Name: "sim-remote", ID: cid('f'), Role: label.RoleInfra}}},
 		{Source: label.SourceScenario, Scenario: "shell", Kind: "attack", RunID: "attack", Start: split.Add(10 * time.Minute), End: split.Add(20 * time.Minute),
 			Containers: []label.Container{{Name: "web", ID: cid('c')}},
 			Attack: &label.Attack{ID: "shell", Start: split.Add(12 * time.Minute), End: split.Add(13 * time.Minute),
@@ -65,6 +65,7 @@ func TestLakeSequences(t *testing.T) {
 	emit(cid('e'), "other", "", 7)
 	at = split
 	emit(cid('b'), "test-1", "", 0, 1, 2)
+	emit(cid('f'), "listener-1", "", 43, 44) // the remote hosts: neither normal nor attack
 	emit(cid('c'), "workload-1", "", 0, 1)
 	emit(cid('c'), "setup-1", "", 8)
 	emit(cid('c'), "shell-1", "", 59, 33)
@@ -94,6 +95,7 @@ func TestLakeSequences(t *testing.T) {
 		"syscalls outside any container":     1,
 		"syscalls outside labelled runs":     1,
 		"processes of runs across the split": 1,
+		"syscalls of simulated remote hosts": 2,
 	}
 	for k, v := range want {
 		if s.Skipped[k] != v {
