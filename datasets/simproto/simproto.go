@@ -5,4 +5,4 @@ package simproto
 
 // Version changes whenever the runner starts relying on a vsim tool or flag
 // that older builds lack.
-const Version = "4"
+const Version = "5"
