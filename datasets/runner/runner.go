@@ -497,6 +497,17 @@ func (r *run) start(ctx context.Context) error {
 	}
 	// Give the servers a moment to listen before anything calls them.
 	time.Sleep(200 * time.Millisecond)
+	// Without the remote hosts' DNS every lookup of the task fails: a run
+	// that went on would record a different workload.
+	for _, c := range []struct{ name, id string }{{scenario.PauseContainer, r.pause}, {scenario.InfraContainer, r.remote}} {
+		st, err := dc.InspectContainer(ctx, c.id)
+		if err != nil {
+			return err
+		}
+		if !st.State.Running {
+			return fmt.Errorf("container %s exited at start (code %d): is the scenario image's vsim current?", c.name, st.State.ExitCode)
+		}
+	}
 	for _, c := range r.s.Containers {
 		st, err := dc.InspectContainer(ctx, r.ids[c.Name])
 		if err != nil {
