@@ -84,7 +84,11 @@ func (e *Engine) anomalyFinding(w *features.Window, d models.DetectorScore) {
 			evid.Feature = "syscall n-gram"
 			evid.Observed = strings.Join(names, ",")
 			evid.Expected = fmt.Sprintf("probability %.3g under the baseline", x.Prob)
-			key += ":" + evid.Observed
+			// Repeats aggregate per container, not per n-gram: a program on
+			// an unfamiliar path makes a new rare gram every window, and a
+			// person wants one finding about that container, counted, with
+			// the latest evidence.
+			key += "@" + w.Instance[:min(len(w.Instance), 12)]
 			what = "syscall sequence " + evid.Observed
 		}
 		if x.Proc != "" {
