@@ -221,7 +221,7 @@ code{font-size:12px} .muted{color:#57606a}
 <table>
 <tr><th>events replayed</th><td class="n">{{.Replay.Events}}</td><th>event time</th><td>{{ts .Replay.From}} – {{ts .Replay.To}}</td></tr>
 <tr><th>replay speed</th><td class="n">{{rate .Replay.EventsPerSecond}} events/s</td><th>rules enabled</th><td class="n">{{.Rules}}</td></tr>
-<tr><th>new findings</th><td class="n">{{.Replay.NewFindings}} (+{{.Replay.Updates}} updates)</td><th>windows scored / learning</th><td class="n">{{.Replay.Engine.WindowsScored}} / {{.Replay.Engine.WindowsLearning}}</td></tr>
+<tr><th>new findings</th><td class="n">{{.Replay.NewFindings}} (+{{.Replay.Updates}} updates)</td><th>windows scored / learning</th><td class="n">{{.Replay.Engine.WindowsScored}} / {{.Replay.Engine.WindowsLearning}} ({{.Replay.Engine.ActivityPartial}} activity anomalies on a container's partial first window held back)</td></tr>
 <tr><th>late events</th><td class="n">{{.Replay.Engine.LateEvents}}</td><th>suppressed / rate-limited</th><td class="n">{{.Replay.Engine.Suppressed}} / {{.Replay.Engine.RateLimited}}</td></tr>
 </table>
 <p class="muted">Files: {{range $k, $f := .Files}}<a href="{{$f}}">{{$f}}</a> {{end}}<a href="report.json">report.json</a></p>

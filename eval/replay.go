@@ -360,6 +360,7 @@ func (res *Result) merge(hs []*hostReplay) {
 		t.RateLimited += s.RateLimited
 		t.WindowsScored += s.WindowsScored
 		t.WindowsLearning += s.WindowsLearning
+		t.ActivityPartial += s.ActivityPartial
 		t.LateEvents += s.LateEvents
 		t.Processes += s.Processes
 		t.ProcsEvicted += s.ProcsEvicted

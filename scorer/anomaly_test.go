@@ -7,6 +7,7 @@ import (
 	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/models"
 	"github.com/vigilsec/vigil/scorer/finding"
+	"github.com/vigilsec/vigil/trace"
 )
 
 // TestSequenceFindingsAggregatePerContainer: sequence anomalies of one
@@ -52,5 +53,42 @@ func TestSequenceFindingsAggregatePerContainer(t *testing.T) {
 	}
 	if st := e.Stats(); st.Aggregated+uint64(len(got)-len(fresh)) == 0 {
 		t.Fatalf("the second window of %s was neither aggregated nor an update: %+v", a, st)
+	}
+}
+
+// TestPartialFirstWindow: a container's first window is partial when the
+// container began after the window did; its later windows, a container
+// that was already running when the window began, and windows of unknown
+// instances are not.
+func TestPartialFirstWindow(t *testing.T) {
+	e, err := New(Config{}, nil, nil, SinkFunc(func(*finding.Finding, bool) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	minute := int64(time.Minute)
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano()
+	start := func(ctr string, at int64) {
+		ev := trace.Event{Time: at, Kind: trace.KindExec, ContainerID: ctr, Workload: "shop/web", PID: 7, TID: 7,
+			ProcUUID: ctr + "-p7", ExePath: "/usr/bin/web", Host: "h1"}
+		e.Process(&ev)
+	}
+	start("late-starter", t0+30*int64(time.Second))
+	start("on-the-minute", t0+minute)
+	win := func(inst string, s int64) *features.Window {
+		return &features.Window{Key: features.Key{Workload: "shop/web", Instance: inst, Start: s}, End: s + minute}
+	}
+	for _, c := range []struct {
+		w    *features.Window
+		want bool
+	}{
+		{win("late-starter", t0), true},
+		{win("late-starter", t0+minute), false},
+		{win("on-the-minute", t0+minute), false},
+		{win("never-seen", t0), false},
+		{win("h1", t0), false},
+	} {
+		if got := e.partial(c.w); got != c.want {
+			t.Errorf("partial(%s at +%ds) = %v, want %v", c.w.Instance, (c.w.Start-t0)/int64(time.Second), got, c.want)
+		}
 	}
 }

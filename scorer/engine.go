@@ -88,17 +88,21 @@ func (c *Config) defaults() {
 
 // Stats are the engine's counters.
 type Stats struct {
-	Events           uint64
-	EventsByKind     map[trace.Kind]uint64
-	RuleMatches      uint64
-	RuleErrors       uint64
-	Findings         map[string]uint64 // emitted (new + updated) by type
-	Suppressed       uint64
-	AutoSuppressed   uint64
-	Aggregated       uint64
-	RateLimited      uint64
-	WindowsScored    uint64
-	WindowsLearning  uint64 // windows of workloads without a model
+	Events          uint64
+	EventsByKind    map[trace.Kind]uint64
+	RuleMatches     uint64
+	RuleErrors      uint64
+	Findings        map[string]uint64 // emitted (new + updated) by type
+	Suppressed      uint64
+	AutoSuppressed  uint64
+	Aggregated      uint64
+	RateLimited     uint64
+	WindowsScored   uint64
+	WindowsLearning uint64 // windows of workloads without a model
+	// ActivityPartial counts rate and multivariate anomalies not raised
+	// because the window was a container's first and began before it (see
+	// Engine.partial).
+	ActivityPartial  uint64
 	LateEvents       int64
 	Processes        int
 	ProcsEvicted     int64
@@ -163,7 +167,7 @@ type Engine struct {
 
 	stats struct {
 		events, ruleMatches, ruleErrors, suppressed, autoSuppressed, aggregated, rateLimited uint64
-		windowsScored, windowsLearning, workloadsEvicted                                     uint64
+		windowsScored, windowsLearning, workloadsEvicted, activityPartial                    uint64
 		byKind                                                                               [32]uint64
 		findings                                                                             map[string]uint64
 	}
@@ -406,7 +410,7 @@ func (e *Engine) evictWorkload() {
 
 func identityOf(ev *trace.Event) trace.Event {
 	return trace.Event{
-		Host: ev.Host, ContainerID: ev.ContainerID, Runtime: ev.Runtime, Image: ev.Image, ImageDigest: ev.ImageDigest,
+		Time: ev.Time, Host: ev.Host, ContainerID: ev.ContainerID, Runtime: ev.Runtime, Image: ev.Image, ImageDigest: ev.ImageDigest,
 		ContainerName: ev.ContainerName, Cluster: ev.Cluster, TaskARN: ev.TaskARN, TaskFamily: ev.TaskFamily,
 		TaskRevision: ev.TaskRevision, ECSContainerName: ev.ECSContainerName, LaunchType: ev.LaunchType, Workload: ev.Workload,
 	}
@@ -680,7 +684,8 @@ func (e *Engine) Stats() Stats {
 		Events: e.stats.events, RuleMatches: e.stats.ruleMatches, RuleErrors: e.stats.ruleErrors,
 		Suppressed: e.stats.suppressed, AutoSuppressed: e.stats.autoSuppressed, Aggregated: e.stats.aggregated,
 		RateLimited: e.stats.rateLimited, WindowsScored: e.stats.windowsScored, WindowsLearning: e.stats.windowsLearning,
-		LateEvents: e.extractor.Stats().Late, Processes: e.procs.Len(), ProcsEvicted: e.procs.Evicted,
+		ActivityPartial: e.stats.activityPartial,
+		LateEvents:      e.extractor.Stats().Late, Processes: e.procs.Len(), ProcsEvicted: e.procs.Evicted,
 		WorkloadsEvicted: e.stats.workloadsEvicted, FindingsTracked: e.agg.Len(), FindingsEvicted: e.agg.Evicted,
 		EventsByKind: map[trace.Kind]uint64{}, Findings: map[string]uint64{},
 	}

@@ -486,7 +486,7 @@ func (a *Agent) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := a.Engine.Stats()
 	for reason, n := range map[string]uint64{"suppressed": s.Suppressed, "auto_suppressed": s.AutoSuppressed,
-		"aggregated": s.Aggregated, "rate_limited": s.RateLimited} {
+		"aggregated": s.Aggregated, "rate_limited": s.RateLimited, "partial_window": s.ActivityPartial} {
 		ch <- prometheus.MustNewConstMetric(descSuppressed, prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descRuleErrors, prometheus.CounterValue, float64(s.RuleErrors))
