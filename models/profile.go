@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -384,6 +385,9 @@ func routeIndex(b *byte, n int) uint64 {
 	return h >> (64 - routeBits)
 }
 
+// dropped reports whether a cached route passes through a folded node.
+func dropped(_ string, route []*PNode) bool { return !live(route) }
+
 // live reports whether no node of route has been folded away.
 func live(route []*PNode) bool {
 	for _, n := range route {
@@ -410,11 +414,7 @@ func (p *Profile) keepRoute(v string, route []*PNode) {
 		p.routes = make(map[string][]*PNode)
 	}
 	if len(p.routes) >= p.nextSweep {
-		for k, r := range p.routes {
-			if !live(r) {
-				delete(p.routes, k)
-			}
-		}
+		maps.DeleteFunc(p.routes, dropped)
 		// Slots may hold dropped routes; none holds a path-like one here.
 		clear(p.hot[:])
 		p.nextSweep = 2*len(p.routes) + 1024
@@ -517,11 +517,7 @@ func (p *Profile) keepDir(dir string, route []*PNode) {
 		p.dirs = make(map[string][]*PNode)
 	}
 	if len(p.dirs) >= p.nextDirSweep {
-		for k, r := range p.dirs {
-			if !live(r) {
-				delete(p.dirs, k)
-			}
-		}
+		maps.DeleteFunc(p.dirs, dropped)
 		p.nextDirSweep = 2*len(p.dirs) + 1024
 	}
 	p.dirs[strings.Clone(dir)] = slices.Clone(route)
