@@ -567,7 +567,9 @@ type fileDecoder struct {
 	partial bool  // some field has no column: batches are zeroed first
 }
 
-func newFileDecoder(f *parquet.File, groups []int) *fileDecoder {
+// newFileDecoder decodes the fields keep marks, or all of them when keep is
+// nil.
+func newFileDecoder(f *parquet.File, groups []int, keep []bool) *fileDecoder {
 	d := &fileDecoder{file: f, groups: groups, group: -1}
 	filled := make([]bool, len(eventFields))
 	byName := make(map[string]int, len(eventFields))
@@ -577,7 +579,7 @@ func newFileDecoder(f *parquet.File, groups []int) *fileDecoder {
 	sc := f.Schema()
 	for _, path := range sc.Columns() {
 		i, ok := byName[path[0]]
-		if !ok || filled[i] {
+		if !ok || filled[i] || keep != nil && !keep[i] {
 			continue
 		}
 		leaf, ok := sc.Lookup(path...)

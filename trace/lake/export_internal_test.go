@@ -22,7 +22,7 @@ func DecodeFile(l *Lake, key string, batch int) ([]trace.Event, error) {
 	for i := range groups {
 		groups[i] = i
 	}
-	d := newFileDecoder(pf, groups)
+	d := newFileDecoder(pf, groups, nil)
 	defer d.close()
 	buf := make([]trace.Event, batch)
 	out := make([]trace.Event, 0, pf.NumRows())

@@ -455,3 +455,29 @@ func bumpSchemaVersion(t *testing.T, b []byte) []byte {
 	out[j] = '9'
 	return out
 }
+
+func TestScanDecodesOnlyTheFieldsAsked(t *testing.T) {
+	events := tracetest.Events(9, 20000, int64(10*time.Millisecond))
+	l := openLake(t, t.TempDir())
+	laketest.Write(t, l, lake.WriterConfig{File: lake.FileOptions{RowGroupRows: 3000}}, events)
+
+	// Time, workload and kind come whatever is asked: the scan needs them.
+	q := lake.Query{Fields: []string{"path", "argv", "pid", "net_dst_port"}, Kinds: []trace.Kind{trace.KindOpen, trace.KindExec, trace.KindConnect}}
+	var want []trace.Event
+	for _, e := range events {
+		if slices.Contains(q.Kinds, e.Kind) {
+			want = append(want, trace.Event{Time: e.Time, Workload: e.Workload, Kind: e.Kind, Path: e.Path, Argv: e.Argv, PID: e.PID, DstPort: e.DstPort})
+		}
+	}
+	got := scanAll(t, l, q)
+	if len(want) == 0 {
+		t.Fatal("no events to compare")
+	}
+	sameEvents(t, "projected scan", got, want)
+
+	q.Fields = []string{"path", "exe"}
+	err := l.Scan(context.Background(), q, func(*trace.Event) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `"exe"`) {
+		t.Fatalf("unknown field: err = %v, want one naming \"exe\"", err)
+	}
+}
