@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/vigilsec/vigil/features"
 	"github.com/vigilsec/vigil/internal/blob"
 	"github.com/vigilsec/vigil/models"
 	"github.com/vigilsec/vigil/trace"
@@ -22,7 +23,7 @@ func TrainLake(ctx context.Context, root, out string, to time.Time) error {
 	}
 	defer l.Close()
 	scan := func(ctx context.Context, fn func(*trace.Event) error) error {
-		return l.Scan(ctx, lake.Query{To: to}, fn)
+		return l.Scan(ctx, lake.Query{To: to, Fields: features.Fields}, fn)
 	}
 	ms, _, err := models.TrainScan(ctx, models.RunConfig{Workers: runtime.GOMAXPROCS(0)}, scan)
 	if err != nil {

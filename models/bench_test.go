@@ -83,7 +83,7 @@ func BenchmarkTrainLake(b *testing.B) {
 	defer l.Close()
 	laketest.Write(b, l, lake.WriterConfig{Host: events[0].Host}, events)
 	scan := func(ctx context.Context, fn func(*trace.Event) error) error {
-		return l.Scan(ctx, lake.Query{}, fn)
+		return l.Scan(ctx, lake.Query{Fields: features.Fields}, fn)
 	}
 	var decode, train time.Duration
 	n := 0

@@ -44,8 +44,10 @@ func TestTrainFromLake(t *testing.T) {
 		}
 	}
 	scanned := 0
+	// As vigil train scans: only the columns features read are decoded, and
+	// the bundle must still be the one the whole events give.
 	scan := func(ctx context.Context, fn func(*trace.Event) error) error {
-		return l.Scan(ctx, lake.Query{}, func(e *trace.Event) error { scanned++; return fn(e) })
+		return l.Scan(ctx, lake.Query{Fields: features.Fields}, func(e *trace.Event) error { scanned++; return fn(e) })
 	}
 	fromLake, st, err := models.TrainScan(ctx, models.RunConfig{Workers: 2}, scan)
 	if err != nil {

@@ -54,7 +54,8 @@ e.g. AWS Batch array jobs, together produce exactly one run's bundle; run
 			if out == "" {
 				return errors.New("--out is required")
 			}
-			q := lake.Query{Workload: workload, Progress: true}
+			// Only the columns feature extraction reads are decoded.
+			q := lake.Query{Workload: workload, Progress: true, Fields: features.Fields}
 			var err error
 			if q.From, err = parseTrainTime(from); err != nil {
 				return fmt.Errorf("--from: %w", err)
