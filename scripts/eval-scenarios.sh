@@ -7,13 +7,14 @@
 # the n-gram model against STIDE per process (the ADFA-LD protocol).
 #
 #   make eval-scenarios                      # about 75 min on 2 cores
-#   TRAIN=10m TEST=4m ATTACK=1m make eval-scenarios   # a quick look
+#   TRAIN=10m RUNS=2 TEST=4m ATTACK=1m make eval-scenarios   # a quick look
 #
 # Needs root, BPF and Docker (like `make demo`). Everything goes to $OUT.
 set -euo pipefail
 
 OUT=${OUT:-vigil-eval}
-TRAIN=${TRAIN:-45m}   # each benign workload, for the baselines
+TRAIN=${TRAIN:-45m}   # each benign workload, for the baselines, in all
+RUNS=${RUNS:-5}       # ... split into this many runs, each with fresh containers
 TEST=${TEST:-15m}     # each benign workload again, later, for false alarms
 ATTACK=${ATTACK:-2m}  # each attack and anomaly scenario
 PARALLEL=${PARALLEL:-4}
@@ -36,10 +37,32 @@ seq=()
 [ "$SEQUENCE" = 1 ] && seq=(--sequence)
 log() { printf '\n[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
+# seconds turns a Go-style duration (45m, 1h30m, 90s) into seconds.
+seconds() {
+	local d=$1 n=0
+	while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
+		case ${BASH_REMATCH[2]} in
+		h) n=$((n + BASH_REMATCH[1] * 3600)) ;;
+		m) n=$((n + BASH_REMATCH[1] * 60)) ;;
+		s) n=$((n + BASH_REMATCH[1])) ;;
+		esac
+		d=${BASH_REMATCH[3]}
+	done
+	[ -z "$d" ] && [ "$n" -gt 0 ] || { echo "eval-scenarios: bad duration '$1'" >&2; exit 2; }
+	echo "$n"
+}
+
 if [ -z "$SPLIT" ]; then
-	log "1/5 training captures: $(echo $benign) for $TRAIN each"
-	# shellcheck disable=SC2086
-	"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 1 --duration "$TRAIN" --parallel "$PARALLEL" $benign
+	# A service's baseline spans many tasks: deployments and scaling start
+	# containers all the time, and a model that saw one start per workload
+	# would take every start-up for an anomaly. The training time is split
+	# into RUNS runs, each starting fresh containers with its own seed.
+	per=$(( $(seconds "$TRAIN") / RUNS ))s
+	log "1/5 training captures: $(echo $benign), $RUNS runs of $per each"
+	for ((run = 1; run <= RUNS; run++)); do
+		# shellcheck disable=SC2086
+		"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed $((100 + run)) --duration "$per" --parallel "$PARALLEL" $benign
+	done
 	# The split sits on a window boundary after the last training event: a
 	# bundle's training range ends where its last window ends, and replay
 	# evaluates from there.
