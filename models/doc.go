@@ -23,8 +23,11 @@
 //   - multivariate: Mahalanobis distance of the log-count vector under a
 //     Ledoit-Wolf shrinkage covariance (gonum), chi-squared tail.
 //   - sequence: a Witten-Bell (or, with TrainConfig.Smoothing, interpolated
-//     Kneser-Ney) smoothed syscall n-gram model over sequence-mode windows;
-//     the score is the mean surprise of the window's least likely syscalls. STIDE (unseen n-gram rate) is kept beside it as
+//     Kneser-Ney) smoothed syscall n-gram model over sequence-mode windows,
+//     mixed with a small weight of each syscall's own frequency (so a known
+//     syscall in a new order is never scored as stranger than a syscall the
+//     workload never made); the score is the mean surprise of the window's
+//     least likely syscalls. STIDE (unseen n-gram rate) is kept beside it as
 //     the baseline it must beat; see SequenceModel and models/eval.
 //
 // # Calibration
@@ -33,7 +36,12 @@
 // finding per workload per day, split across detectors and the workload's
 // windows per day. The threshold is the larger of the budget's nominal
 // surprise and an extreme-value (exponential tail) extrapolation of the
-// scores of held-out benign windows the model never trained on.
+// scores of held-out benign windows the model never trained on. Held-out
+// windows come from containers the model did train on; for the sequence
+// detector, whose counts can be taken back out, a sample of containers is
+// also scored as if the model had never seen them (TrainConfig.LeaveOut),
+// so the threshold allows for how a new container, with its own start-up
+// and timing, looks.
 //
 // # Using a bundle online
 //

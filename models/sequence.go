@@ -22,11 +22,22 @@ const vocab = 1 << features.SymbolBits
 // Contexts at the start of a thread are padded with features.SymBOS, so the
 // first syscalls are scored too. The serialised form is the top-order gram
 // counts; lower orders are rebuilt on load.
+//
+// A context seen thousands of times with one follower (a polling loop)
+// leaves almost nothing for another: the chain of escape shares makes a
+// known syscall in a new place far less likely than a syscall the workload
+// never made. Floor mixes each estimate with the syscall's own frequency,
+// P = (1-Floor)·P_n-gram + Floor·P_unigram, so a new order of known syscalls
+// costs at most about -log2(Floor·P_unigram) bits and a new syscall stays
+// the surprise it is.
 type SequenceModel struct {
 	Order int `json:"order"`
 	// Smoothing is SmoothWittenBell (default, also "") or SmoothKneserNey.
-	Smoothing string      `json:"smoothing,omitempty"`
-	Grams     []GramCount `json:"grams"` // sorted by Gram
+	Smoothing string `json:"smoothing,omitempty"`
+	// Floor is the unigram's weight in every estimate (0: none; training
+	// sets DefaultFloor).
+	Floor float64     `json:"floor,omitempty"`
+	Grams []GramCount `json:"grams"` // sorted by Gram
 
 	top   map[uint64]uint64
 	cnt   []map[uint64]uint64 // [k] k-gram counts, k = 1..Order
@@ -45,6 +56,9 @@ type SequenceModel struct {
 	discount  []float64
 }
 
+// DefaultFloor is the unigram weight training gives sequence models.
+const DefaultFloor = 1e-3
+
 // Smoothing methods.
 const (
 	SmoothWittenBell = "witten-bell"
@@ -57,12 +71,13 @@ type GramCount struct {
 	Count uint64 `json:"c"`
 }
 
-// NewSequenceModel returns an empty model of order n (1..features.MaxNGram).
+// NewSequenceModel returns an empty model of order n (1..features.MaxNGram)
+// with DefaultFloor.
 func NewSequenceModel(n int) (*SequenceModel, error) {
 	if n < 1 || n > features.MaxNGram {
 		return nil, fmt.Errorf("sequence model order %d: must be between 1 and %d", n, features.MaxNGram)
 	}
-	return &SequenceModel{Order: n, top: make(map[uint64]uint64)}, nil
+	return &SequenceModel{Order: n, Floor: DefaultFloor, top: make(map[uint64]uint64)}, nil
 }
 
 func mask(k int) uint64 { return 1<<(features.SymbolBits*k) - 1 }
@@ -199,6 +214,9 @@ func (m *SequenceModel) rebuild() error {
 	default:
 		return fmt.Errorf("sequence smoothing %q unknown", m.Smoothing)
 	}
+	if !(m.Floor >= 0 && m.Floor < 1) {
+		return fmt.Errorf("sequence floor %g out of range [0, 1)", m.Floor)
+	}
 	m.top = make(map[uint64]uint64, len(m.Grams))
 	for _, g := range m.Grams {
 		m.top[g.Gram] += g.Count
@@ -212,21 +230,87 @@ func (m *SequenceModel) Prob(g uint64) float64 {
 	if m.Smoothing == SmoothKneserNey {
 		return m.probKN(g)
 	}
-	w := g & mask(1)
-	p := (float64(m.cnt[1][w]) + float64(m.t1)/vocab) / (float64(m.total) + float64(m.t1) + 1e-300)
-	if m.total == 0 {
-		p = 1.0 / vocab
+	return m.probWB(g, nil)
+}
+
+// floored mixes p with the unigram estimate uni by the model's Floor.
+func (m *SequenceModel) floored(p, uni float64) float64 {
+	if m.Floor == 0 {
+		return p
 	}
+	return (1-m.Floor)*p + m.Floor*uni
+}
+
+// probWB is Witten-Bell's estimate, from the model's counts less those of
+// out (nil: all of them).
+func (m *SequenceModel) probWB(g uint64, out *seqCounts) float64 {
+	w := g & mask(1)
+	c1, total, t1 := m.cnt[1][w], m.total, m.t1
+	if out != nil {
+		c1, total, t1 = c1-out.cnt[1][w], total-out.total, t1-out.t1
+	}
+	p := 1.0 / vocab
+	if total > 0 {
+		p = (float64(c1) + float64(t1)/vocab) / float64(total+t1)
+	}
+	uni := p
 	for k := 2; k <= m.Order; k++ {
 		h := (g >> features.SymbolBits) & mask(k-1)
-		ch := m.ctx[k][h]
+		c, ch, t := m.cnt[k][g&mask(k)], m.ctx[k][h], m.types[k][h]
+		if out != nil {
+			c, ch, t = c-out.cnt[k][g&mask(k)], ch-out.ctx[k][h], t-out.types[k][h]
+		}
 		if ch == 0 {
 			break // longer contexts share this unseen suffix
 		}
-		t := float64(m.types[k][h])
-		p = (float64(m.cnt[k][g&mask(k)]) + t*p) / (float64(ch) + t)
+		p = (float64(c) + float64(t)*p) / float64(ch+t)
 	}
-	return p
+	return m.floored(p, uni)
+}
+
+// seqCounts are the counts one container contributed to a SequenceModel,
+// at every order, so the model can score that container's windows as if it
+// had never seen it (see leftOut).
+type seqCounts struct {
+	cnt, ctx, types []map[uint64]uint64
+	total, t1       uint64
+}
+
+// leftOut returns the counts of top, a part of the model's top-order
+// counts: what the model would not have learned without it. Only
+// Witten-Bell models can leave counts out; others return nil.
+func (m *SequenceModel) leftOut(top map[uint64]uint64) *seqCounts {
+	if m.Smoothing == SmoothKneserNey || m.cnt == nil {
+		return nil
+	}
+	n := m.Order
+	o := &seqCounts{cnt: make([]map[uint64]uint64, n+1), ctx: make([]map[uint64]uint64, n+1), types: make([]map[uint64]uint64, n+1)}
+	for k := 1; k <= n; k++ {
+		o.cnt[k] = make(map[uint64]uint64)
+		o.ctx[k] = make(map[uint64]uint64)
+		o.types[k] = make(map[uint64]uint64)
+	}
+	for g, c := range top {
+		for k := 1; k <= n; k++ {
+			o.cnt[k][g&mask(k)] += c
+		}
+	}
+	for w, c := range o.cnt[1] {
+		o.total += c
+		if m.cnt[1][w] == c {
+			o.t1++ // a syscall only this part made
+		}
+	}
+	for k := 2; k <= n; k++ {
+		for g, c := range o.cnt[k] {
+			h := g >> features.SymbolBits
+			o.ctx[k][h] += c
+			if m.cnt[k][g] == c {
+				o.types[k][h]++
+			}
+		}
+	}
+	return o
 }
 
 // probKN is interpolated Kneser-Ney: absolute discounting at every order,
@@ -256,7 +340,16 @@ func (m *SequenceModel) probKN(g uint64) float64 {
 		d := m.discount[k]
 		p = (math.Max(float64(c)-d, 0) + d*float64(t)*p) / float64(ch)
 	}
-	return p
+	if m.Floor == 0 {
+		return p
+	}
+	// The floor is the syscall's frequency, as Witten-Bell's unigram, not
+	// the continuation share above.
+	uni := 1.0 / vocab
+	if m.total > 0 {
+		uni = (float64(m.cnt[1][w]) + float64(m.t1)/vocab) / float64(m.total+m.t1)
+	}
+	return m.floored(p, uni)
 }
 
 // TraceScore is a trace's score under a sequence detector.
@@ -399,6 +492,15 @@ func (m *SequenceModel) STIDEWindow(grams []features.NGram) float64 {
 // scoreGrams scores a window's n-grams: the mean surprise in bits of its
 // TopK least likely syscall occurrences, with evidence.
 func (m *SequenceModel) scoreGrams(grams []features.NGram, withEvidence bool) (float64, []Evidence) {
+	return m.scoreGramsWithout(grams, nil, withEvidence)
+}
+
+// scoreGramsWithout is scoreGrams under the model less out's counts.
+func (m *SequenceModel) scoreGramsWithout(grams []features.NGram, out *seqCounts, withEvidence bool) (float64, []Evidence) {
+	prob := m.Prob
+	if out != nil {
+		prob = func(g uint64) float64 { return m.probWB(g, out) }
+	}
 	type gs struct {
 		g     uint64
 		nll   float64
@@ -406,7 +508,7 @@ func (m *SequenceModel) scoreGrams(grams []features.NGram, withEvidence bool) (f
 	}
 	all := make([]gs, 0, len(grams))
 	for _, g := range grams {
-		all = append(all, gs{g.Gram, -math.Log2(m.Prob(g.Gram)), g.Count})
+		all = append(all, gs{g.Gram, -math.Log2(prob(g.Gram)), g.Count})
 	}
 	slices.SortFunc(all, func(a, b gs) int {
 		if c := cmp.Compare(b.nll, a.nll); c != 0 {

@@ -157,6 +157,9 @@ type Threshold struct {
 	// them reach Value (the measured false-alarm count).
 	HeldOut int `json:"held_out"`
 	Exceed  int `json:"exceed"`
+	// LeftOut is how many of the HeldOut windows came from containers
+	// scored as if the model had never seen them (sequence detector).
+	LeftOut int `json:"left_out,omitempty"`
 }
 
 // minNovelty is the smallest novelty threshold: one novel item with

@@ -30,7 +30,17 @@ type TrainConfig struct {
 	// Smoothing of the syscall n-gram model: SmoothWittenBell (default) or
 	// SmoothKneserNey.
 	Smoothing string `json:"smoothing"`
+	// LeaveOut is how many containers per workload (default 8, negative:
+	// none) the sequence detector's calibration also scores as new ones: a
+	// sample of each one's windows against the model less everything that
+	// container contributed. Held-out windows come from containers the
+	// model trained on; a new container, with its own start-up and its own
+	// timing, looks stranger, and its windows set the threshold.
+	LeaveOut int `json:"leave_out"`
 }
+
+// leaveOutWindows bounds the windows kept per left-out container.
+const leaveOutWindows = 16
 
 func (c TrainConfig) withDefaults() TrainConfig {
 	c.Features = c.Features.WithDefaults()
@@ -48,6 +58,9 @@ func (c TrainConfig) withDefaults() TrainConfig {
 	}
 	if c.HoldOut == 0 {
 		c.HoldOut = 512
+	}
+	if c.LeaveOut == 0 {
+		c.LeaveOut = 8
 	}
 	return c
 }
@@ -76,6 +89,48 @@ type wtrainer struct {
 	windows   int64
 	heldOut   int64
 	instances map[string]struct{}
+	// leftOut samples containers by hash for leave-one-container-out
+	// calibration of the sequence detector; seqInst are their trained
+	// windows' n-gram counts (the same ones the model has).
+	leftOut []*containerGrams
+}
+
+// containerGrams is what one sampled container gave the sequence model.
+type containerGrams struct {
+	instance string
+	hash     uint64
+	counts   map[uint64]uint64         // top-order n-gram counts of its trained windows
+	windows  bottomK[[]features.NGram] // a sample of those windows
+}
+
+// leftOutOf returns inst's sample entry, adding it when its hash is among
+// the cap smallest seen (evicting the largest); nil when not sampled.
+func (wt *wtrainer) leftOutOf(workload, inst string, cap int) *containerGrams {
+	for _, c := range wt.leftOut {
+		if c.instance == inst {
+			return c
+		}
+	}
+	if cap <= 0 {
+		return nil
+	}
+	h := windowHash(features.Key{Workload: workload, Instance: inst})
+	c := &containerGrams{instance: inst, hash: h, counts: make(map[uint64]uint64), windows: bottomK[[]features.NGram]{k: leaveOutWindows}}
+	if len(wt.leftOut) < cap {
+		wt.leftOut = append(wt.leftOut, c)
+		return c
+	}
+	i := 0
+	for j, o := range wt.leftOut {
+		if o.hash > wt.leftOut[i].hash {
+			i = j
+		}
+	}
+	if h >= wt.leftOut[i].hash {
+		return nil
+	}
+	wt.leftOut[i] = c
+	return c
 }
 
 // NewTrainer returns an empty trainer.
@@ -179,6 +234,14 @@ func (t *Trainer) add(w *features.Window) (kept bool) {
 		for _, g := range w.NGrams {
 			wt.seqGrams += g.Count
 		}
+		if c := wt.leftOutOf(w.Workload, w.Instance, t.cfg.LeaveOut); c != nil {
+			for _, g := range w.NGrams {
+				c.counts[g.Gram] += uint64(g.Count)
+			}
+			if c.windows.keeps(h) {
+				c.windows.add(h, slices.Clone(w.NGrams))
+			}
+		}
 	}
 	return false
 }
@@ -268,13 +331,31 @@ func (t *Trainer) fit(wt *wtrainer) *Model {
 			scores[d.Detector] = append(scores[d.Detector], d.Score)
 		}
 	}
+	leftOut := 0
+	if m.Sequence != nil && len(wt.instances) > 1 {
+		for _, c := range wt.leftOut {
+			out := m.Sequence.leftOut(c.counts)
+			if out == nil || out.total == m.Sequence.total {
+				continue // the model has nothing but this container
+			}
+			for _, grams := range c.windows.items() {
+				bits, _ := m.Sequence.scoreGramsWithout(grams, out, false)
+				scores[DetSequence] = append(scores[DetSequence], bits*math.Log10(2))
+				leftOut++
+			}
+		}
+	}
 	m.Calibration = map[Detector]Threshold{}
 	for _, d := range Detectors() {
 		if !m.has(d) {
 			continue
 		}
 		parametric := d == DetRate || d == DetMultivariate || len(scores[d]) == 0
-		m.Calibration[d] = calibrate(scores[d], alpha, parametric)
+		th := calibrate(scores[d], alpha, parametric)
+		if d == DetSequence {
+			th.LeftOut = leftOut
+		}
+		m.Calibration[d] = th
 	}
 	// The model may be scored from several goroutines: nothing mutable stays.
 	for _, p := range m.Profiles {

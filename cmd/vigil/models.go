@@ -148,7 +148,11 @@ func showModel(w io.Writer, m *models.Model, top int) {
 		fmt.Fprintf(w, "  multivariate: %d features, Ledoit-Wolf shrinkage %.3f\n", len(mv.Features), mv.Shrinkage)
 	}
 	if s := m.Sequence; s != nil {
-		fmt.Fprintf(w, "  syscall sequences: %d-gram Witten-Bell model, %d distinct grams from %d syscalls\n", s.Order, len(s.Grams), t.SequenceGrams)
+		smoothing := s.Smoothing
+		if smoothing == "" {
+			smoothing = models.SmoothWittenBell
+		}
+		fmt.Fprintf(w, "  syscall sequences: %d-gram %s model, unigram floor %g, %d distinct grams from %d syscalls\n", s.Order, smoothing, s.Floor, len(s.Grams), t.SequenceGrams)
 	}
 	fmt.Fprintln(w, "  calibration (score = -log10 probability under the baseline):")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -161,6 +165,9 @@ func showModel(w io.Writer, m *models.Model, top int) {
 		fmt.Fprintf(tw, "    %s\t%.2f\t%.2g\t%.2f\t%.2f\t%.2f\t%d\t%d\n", d, th.Value, th.Alpha, th.Nominal, th.Empirical, th.Tail, th.HeldOut, th.Exceed)
 	}
 	tw.Flush()
+	if th := m.Calibration[models.DetSequence]; th.LeftOut > 0 {
+		fmt.Fprintf(w, "  %d of the sequence detector's held-out windows are from containers left out of the model, scored as new ones\n", th.LeftOut)
+	}
 	fmt.Fprintln(w)
 }
 
