@@ -190,6 +190,11 @@ type stream struct {
 
 	lastThreadKey threadKey
 	lastThread    *thread
+	// threadSlots find a thread by the address of its process id and its
+	// tid before the map, which hashes the id: decoders hand out one string
+	// per process, and threads of a few processes interleave. A slot holds
+	// its string, so the address cannot be reused while it is there.
+	threadSlots [addrSlots]threadSlot
 
 	// clones reuses this stream's copies of process ids, executables and
 	// addresses across windows, by the event string's address (see
@@ -248,6 +253,11 @@ type procInfo struct {
 type threadKey struct {
 	proc string
 	tid  int32
+}
+
+type threadSlot struct {
+	key threadKey
+	th  *thread
 }
 
 type thread struct {
@@ -370,6 +380,7 @@ func (x *Extractor) sweep(idle int64) {
 		}
 		clear(s.threads)
 		s.lastThread = nil
+		s.threadSlots = [addrSlots]threadSlot{}
 		if len(s.procs) == 0 {
 			delete(x.streams, s.key)
 			if x.last == s {
@@ -621,6 +632,7 @@ func (x *Extractor) close(s *stream, a *agg) {
 		}
 	}
 	s.lastThread = nil
+	s.threadSlots = [addrSlots]threadSlot{}
 	if len(s.procs) > x.cfg.MaxProcs {
 		x.evictProcs(s)
 	}
@@ -676,7 +688,62 @@ type agg struct {
 
 	sys     *sysAgg  // from the first sequence-mode event on: 20 KiB plain windows do without
 	sysSeen []uint16 // symbols with a non-zero count, in first-seen order
-	ngrams  map[uint64]int64
+	ngrams  gramTable
+}
+
+// gramTable counts a window's n-grams, one increment per sequence-mode
+// event: open addressing on the packed gram, where a Go map spent a hash
+// call and a group probe on each (a tenth of training on captured traces).
+type gramTable struct {
+	keys   []uint64 // gram, where counts is not 0
+	counts []int64  // 0: empty slot
+	n      int
+}
+
+func (t *gramTable) add(g uint64) {
+	if 2*(t.n+1) > len(t.keys) {
+		t.grow()
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := gramHash(g) & mask; ; i = (i + 1) & mask {
+		switch {
+		case t.counts[i] == 0:
+			t.keys[i], t.counts[i] = g, 1
+			t.n++
+			return
+		case t.keys[i] == g:
+			t.counts[i]++
+			return
+		}
+	}
+}
+
+// gramHash spreads a packed gram's bits (Fibonacci hashing): its low bits
+// are the last syscall alone.
+func gramHash(g uint64) uint64 { return (g * 0x9e3779b97f4a7c15) >> 32 }
+
+func (t *gramTable) grow() {
+	keys, counts := t.keys, t.counts
+	size := max(256, 2*len(keys))
+	t.keys, t.counts = make([]uint64, size), make([]int64, size)
+	mask := uint64(size - 1)
+	for j, c := range counts {
+		if c == 0 {
+			continue
+		}
+		i := gramHash(keys[j]) & mask
+		for t.counts[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.counts[i] = keys[j], c
+	}
+}
+
+func (t *gramTable) reset() {
+	if t.n > 0 {
+		clear(t.counts)
+		t.n = 0
+	}
 }
 
 // sysAgg counts a window's syscalls by symbol.
@@ -718,7 +785,6 @@ func newAgg() *agg {
 	a := &agg{
 		procIdx:  make(map[string]int32),
 		netIdx:   make(map[netKey]int32),
-		ngrams:   make(map[uint64]int64),
 		lastProc: -1,
 		recent:   [4]int32{-1, -1, -1, -1},
 	}
@@ -743,7 +809,7 @@ func (a *agg) reset() {
 		a.sys.count[sym] = 0
 	}
 	a.sysSeen = a.sysSeen[:0]
-	clear(a.ngrams)
+	a.ngrams.reset()
 }
 
 // kindIndex is Kind.Index as a switch of string compares, the frequent
@@ -823,7 +889,7 @@ func (a *agg) add(x *Extractor, s *stream, e *trace.Event, kind trace.Kind, proc
 		th := s.thread(e, x.ctxInit)
 		th.seen = e.Time
 		g := (th.ctx<<SymbolBits | sym) & x.gramMask
-		a.ngrams[g]++
+		a.ngrams.add(g)
 		th.ctx = g & x.ctxMask
 	case kExec:
 		exe := s.clone(exeOf(e))
@@ -910,10 +976,15 @@ func (s *stream) thread(e *trace.Event, ctxInit uint64) *thread {
 	if s.lastThread != nil && s.lastThreadKey == k {
 		return s.lastThread
 	}
-	th := s.threads[k]
-	if th == nil {
-		th = &thread{ctx: ctxInit}
-		s.threads[threadKey{s.clone(k.proc), k.tid}] = th
+	slot := &s.threadSlots[(uintptr(unsafe.Pointer(unsafe.StringData(k.proc)))>>4^uintptr(k.tid))%addrSlots]
+	th := slot.th
+	if th == nil || slot.key.tid != k.tid || !same(slot.key.proc, k.proc) {
+		th = s.threads[k]
+		if th == nil {
+			th = &thread{ctx: ctxInit}
+			s.threads[threadKey{s.clone(k.proc), k.tid}] = th
+		}
+		*slot = threadSlot{k, th}
 	}
 	// The event's own string, so that the next event of this thread
 	// usually matches by pointer.
@@ -1283,11 +1354,13 @@ func (a *agg) window(s *stream, n int, sw spareWindow) (*Window, []int64) {
 	}
 	w.Items = a.sortedItems(s, items)
 	slices.SortFunc(w.Procs, func(a, b Proc) int { return strings.Compare(a.UUID, b.UUID) })
-	if len(a.ngrams) > 0 {
+	if a.ngrams.n > 0 {
 		w.NGramOrder = n
-		w.NGrams = slices.Grow(grams, len(a.ngrams))
-		for g, c := range a.ngrams {
-			w.NGrams = append(w.NGrams, NGram{Gram: g, Count: c})
+		w.NGrams = slices.Grow(grams, a.ngrams.n)
+		for i, c := range a.ngrams.counts {
+			if c != 0 {
+				w.NGrams = append(w.NGrams, NGram{Gram: a.ngrams.keys[i], Count: c})
+			}
 		}
 		slices.SortFunc(w.NGrams, func(a, b NGram) int { return cmp.Compare(a.Gram, b.Gram) })
 	}
