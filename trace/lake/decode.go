@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,22 @@ func fieldAt[F any](ev []trace.Event, i int, off uintptr) *F {
 	return (*F)(unsafe.Add(unsafe.Pointer(&ev[i]), off))
 }
 
+// present counts the non-null rows of def. A top-level optional column's
+// levels are 0 or 1, so eight rows at a time add up as bytes of a word.
+func present(def []byte, maxDef byte) int {
+	k := 0
+	if maxDef == 1 {
+		for len(def) >= 8 {
+			k += int(binary.LittleEndian.Uint64(def) * 0x0101010101010101 >> 56)
+			def = def[8:]
+		}
+	}
+	for _, d := range def {
+		k += b2i(d == maxDef)
+	}
+	return k
+}
+
 // b2i is 1 for true: the compiler makes it a flag move, not a branch, which
 // matters where nulls and values alternate unpredictably.
 func b2i(b bool) int {
@@ -120,6 +137,10 @@ type colReader struct {
 	maxRep   byte
 	elemDef  byte // lists: definition levels below this mean no element
 	unsigned bool // int32 values are unsigned: widen without sign extension
+	// zeroed: the batch is cleared before each read (the decoder leaves
+	// some fields out), so rows that are null need no write. Columns of
+	// other event kinds are null in most rows of a sequence-mode trace.
+	zeroed bool
 
 	pages parquet.Pages
 	page  parquet.Page
@@ -393,9 +414,10 @@ func putInts[F integer](c *colReader, ev []trace.Event) {
 	}
 	def := c.def[c.lev : c.lev+m]
 	maxDef := c.maxDef
-	k := 0
-	for _, d := range def {
-		k += b2i(d == maxDef)
+	k := present(def, maxDef)
+	if k == 0 && c.zeroed {
+		c.lev += m
+		return
 	}
 	if cap(c.scratch) <= k {
 		c.scratch = make([]int64, k+1, max(k+1, 1024))
@@ -444,12 +466,24 @@ func (c *colReader) putStrings(ev []trace.Event) {
 			v++
 		}
 	case c.idx != nil:
+		dict, idx, maxDef := c.dstr, c.idx[v:], c.maxDef
+		def := c.def[c.lev : c.lev+len(ev)]
+		k := present(def, maxDef)
+		if k == 0 && c.zeroed {
+			break
+		}
+		if k == len(ev) {
+			for i, x := range idx[:k] {
+				*fieldAt[string](ev, i, off) = dict[x]
+			}
+			v += k
+			break
+		}
 		// As putInts, without branches: a null row reads the index of the
 		// next value (or the last), masked to the empty string's.
-		dict, idx, maxDef := c.dstr, c.idx[v:], c.maxDef
 		null := int32(len(dict) - 1)
 		last, j := len(idx)-1, 0
-		for i, d := range c.def[c.lev : c.lev+len(ev)] {
+		for i, d := range def {
 			p := b2i(d == maxDef)
 			mask := -int32(p)
 			x := null
@@ -513,6 +547,15 @@ func (c *colReader) decodeLists(ev []trace.Event) error {
 		}
 		if c.rep[c.lev] != 0 {
 			return fmt.Errorf("row starts with repetition level %d", c.rep[c.lev])
+		}
+		if c.def[c.lev] < c.elemDef && c.lev+1 < c.nlev && c.rep[c.lev+1] == 0 {
+			// No elements, and the row ends in this page: most rows of
+			// most kinds (argv is an exec's).
+			c.lev++
+			if !c.zeroed {
+				*fieldAt[[]string](ev, i, off) = nil
+			}
+			continue
 		}
 		c.elemBytes, c.elemEnds = c.elemBytes[:0], c.elemEnds[:0]
 		for {
@@ -593,6 +636,9 @@ func newFileDecoder(f *parquet.File, groups []int, keep []bool) *fileDecoder {
 		}
 	}
 	d.partial = len(d.cols) < len(eventFields)
+	for _, c := range d.cols {
+		c.zeroed = d.partial
+	}
 	return d
 }
 
