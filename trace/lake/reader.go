@@ -268,10 +268,29 @@ func (l *Lake) scanGroup(ctx context.Context, objs []blob.Object, q Query, keep 
 	heap.Init(&cursors)
 	for len(cursors) > 0 {
 		c := cursors[0]
-		if err := fn(c.cur()); err != nil {
-			return err
+		// The file first in line gives events without the heap until it
+		// passes the next file's: a host's files rarely overlap, so most
+		// events skip the heap's compares.
+		var rival *cursor
+		switch {
+		case len(cursors) == 2:
+			rival = cursors[1]
+		case len(cursors) > 2:
+			rival = cursors[1]
+			if cursors.Less(2, 1) {
+				rival = cursors[2]
+			}
 		}
-		ok, err := c.next()
+		var ok bool
+		var err error
+		for {
+			if err = fn(c.cur()); err != nil {
+				return err
+			}
+			if ok, err = c.next(); !ok || err != nil || rival != nil && !c.before(rival) {
+				break
+			}
+		}
 		if err != nil {
 			report(c.key, err)
 		}
@@ -401,18 +420,21 @@ func (c *cursor) close() {
 	c.file.Close()
 }
 
+// before orders cursors by their current event's time, then file name.
+func (c *cursor) before(o *cursor) bool {
+	a, b := c.cur().Time, o.cur().Time
+	if a != b {
+		return a < b
+	}
+	return c.key < o.key
+}
+
 type cursorHeap []*cursor
 
-func (h cursorHeap) Len() int { return len(h) }
-func (h cursorHeap) Less(i, j int) bool {
-	a, b := h[i].cur(), h[j].cur()
-	if a.Time != b.Time {
-		return a.Time < b.Time
-	}
-	return h[i].key < h[j].key
-}
-func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
 func (h *cursorHeap) Pop() any {
 	old := *h
 	c := old[len(old)-1]
