@@ -230,7 +230,9 @@ func defaultPackCases() []packCase {
 			app().ev(trace.Event{Kind: trace.KindMemfd, PID: 7, PPID: 1, Comm: "node", Path: "v8-jit"}).
 				exec(90, 7, "/usr/bin/python3", "python3", "job.py").
 				ev(trace.Event{Kind: trace.KindExec, PID: 91, Comm: "runc:[2:INIT]", ExePath: "/memfd:runc_cloned:/proc/self/exe (deleted)",
-					Path: "/proc/self/exe", Argv: []string{"runc", "init"}})},
+					Path: "/proc/self/exe", Argv: []string{"runc", "init"}}).
+				ev(trace.Event{Kind: trace.KindExec, PID: 93, ContainerID: "-", Comm: "runc", ExePath: "/",
+					Path: "/proc/self/fd/7", Argv: []string{"runc", "init"}})},
 		{"DefenseEvasion:Runtime/ProcessInjection.Ptrace",
 			app().exec(91, 7, "/tmp/inject", "inject", "7").
 				ev(trace.Event{Kind: trace.KindPtrace, PID: 91, PPID: 7, Flags: 16, TargetPID: 7}).
