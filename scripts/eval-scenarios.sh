@@ -6,7 +6,7 @@
 # detection, false findings per workload-hour; and, on the syscall traces,
 # the n-gram model against STIDE per process (the ADFA-LD protocol).
 #
-#   make eval-scenarios                      # about 75 min on 2 cores
+#   make eval-scenarios                      # about 65 min on 2 cores
 #   TRAIN=10m RUNS=2 TEST=4m ATTACK=1m make eval-scenarios   # a quick look
 #
 # Needs root, BPF and Docker (like `make demo`). Everything goes to $OUT.
