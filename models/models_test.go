@@ -123,6 +123,14 @@ func TestProfileLearnsWildcards(t *testing.T) {
 		for nr := 0; nr < 16; nr++ { // many digit-shaped values, but recurring
 			add(features.CatSyscall, fmt.Sprint(nr))
 		}
+		// A backup counter that restarts with each container, so every
+		// name recurs (each written in two windows, as kv-store's are); and
+		// connections to a host's ports, which are not a counter however
+		// many there are.
+		add(features.CatFileWrite, fmt.Sprintf("/var/lib/kv/backup-%04d.tar.gz", i/2%10*5+5))
+		for port := 8000; port < 8010; port++ {
+			add(features.CatNetDst, fmt.Sprintf("10.9.9.9:%d", port))
+		}
 		w.Items = sortItems(w.Items)
 		tr.Add(w)
 	}
@@ -144,6 +152,10 @@ func TestProfileLearnsWildcards(t *testing.T) {
 		{features.CatDNS, "Z99Q.CDN.Example.COM.", true, "*.cdn.example.com"},
 		{features.CatNetDst, "10.1.2.77:443", true, "10.1.2.*:443"},
 		{features.CatNetDst, "10.1.2.77:4444", false, ""},
+		{features.CatFileWrite, "/var/lib/kv/backup-0090.tar.gz", true, "/var/lib/kv/backup-*.tar.gz"},
+		{features.CatFileWrite, "/var/lib/kv/backup-0090.sh", false, "/var/lib/kv"},
+		{features.CatNetDst, "10.9.9.9:8004", true, "10.9.9.9:8004"},
+		{features.CatNetDst, "10.9.9.9:4444", false, ""},
 		{features.CatExe, "/usr/bin/python3", true, "/usr/bin/python3"},
 		{features.CatExe, "/tmp/x", false, ""},
 		{features.CatSyscall, "7", true, "7"},

@@ -18,7 +18,10 @@ import (
 // A position collapses when its values stop recurring: a group of at least
 // collapseGroup siblings of the same shape (digit and long alphanumeric runs
 // replaced by *, so "app.17.js" has shape "app.*.js") of which at least half
-// were seen in a single window becomes that shape; at least collapseAll
+// were seen in a single window becomes that shape, and so does a group of
+// file or executable names that differ only in numbers (backup-0042.tar.gz:
+// a counter, which restarts with the container and so recurs, yet goes on
+// past anything seen; ports and addresses are not counters); at least collapseAll
 // siblings of which 70% are single-window become "*"; and any position
 // beyond maxKids siblings becomes "*" regardless, which bounds memory.
 type Profile struct {
@@ -210,6 +213,30 @@ func appendShape(dst []byte, seg string) []byte {
 		i = j
 	}
 	return dst
+}
+
+// numbered reports whether every run appendShape replaces in seg is a run
+// of digits: a counter or sequence number, not a hash or a random name.
+func numbered(seg string) bool {
+	for i := 0; i < len(seg); {
+		if !isAlnum(seg[i]) {
+			i++
+			continue
+		}
+		j, digits, letters := i, 0, 0
+		for ; j < len(seg) && isAlnum(seg[j]); j++ {
+			if seg[j] >= '0' && seg[j] <= '9' {
+				digits++
+			} else {
+				letters++
+			}
+		}
+		if digits > 0 && letters > 0 || j-i >= 16 {
+			return false
+		}
+		i = j
+	}
+	return true
 }
 
 func isAlnum(c byte) bool {
@@ -454,7 +481,7 @@ func (p *Profile) walk(v string) (*PNode, []*PNode) {
 				if n.calm > 0 {
 					n.calm--
 				} else {
-					n.collapse()
+					n.collapse(pathLike(p.Cat))
 					k = n.child(s) // may have moved into a pattern
 					lit = n.Kids[s] == k
 				}
@@ -545,15 +572,16 @@ func (n *PNode) subtreeWindows(limit int64) int64 {
 // subtree gains windows, never loses them), so only new kids, each single
 // and in one shape group, bring a fold nearer, one step each. A walk skips
 // that many collapses, which would have folded nothing either.
-func (n *PNode) collapse() {
+func (n *PNode) collapse(counters bool) {
 	n.calm = 0
 	if len(n.Kids) >= maxKids {
-		n.foldInto(func(string) bool { return true }, "", true)
+		n.foldInto(func(string) bool { return true }, "", true, counters)
 		return
 	}
 	type group struct {
 		shape         string
 		size, singles int
+		numbered      bool // a path position whose members vary only in runs of digits
 	}
 	var groups []group
 	index := map[string]int{}
@@ -573,16 +601,17 @@ func (n *PNode) collapse() {
 		gi, ok := index[string(sh)]
 		if !ok {
 			gi = len(groups)
-			groups = append(groups, group{shape: string(sh)})
+			groups = append(groups, group{shape: string(sh), numbered: true})
 			index[groups[gi].shape] = gi
 		}
 		groups[gi].size++
+		groups[gi].numbered = groups[gi].numbered && counters && numbered(seg)
 		if single {
 			groups[gi].singles++
 		}
 	}
 	if len(n.Kids) >= collapseAll && singles*10 >= len(n.Kids)*7 {
-		n.foldInto(func(string) bool { return true }, "", true)
+		n.foldInto(func(string) bool { return true }, "", true, counters)
 		return
 	}
 	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.shape, b.shape) })
@@ -592,9 +621,11 @@ func (n *PNode) collapse() {
 	calm := min(maxKids-kids, max(collapseAll-kids, (7*kids-10*singles+2)/3), collapseGroup)
 	folded := false
 	for _, g := range groups {
-		if g.size >= collapseGroup && g.singles*2 >= g.size {
-			n.foldInto(func(seg string) bool { return string(appendShape(buf[:0], seg)) == g.shape }, g.shape, false)
+		if g.size >= collapseGroup && (g.singles*2 >= g.size || g.numbered) {
+			n.foldInto(func(seg string) bool { return string(appendShape(buf[:0], seg)) == g.shape }, g.shape, false, counters)
 			folded = true
+		} else if g.numbered {
+			calm = min(calm, collapseGroup-g.size)
 		} else {
 			calm = min(calm, max(collapseGroup-g.size, g.size-2*g.singles))
 		}
@@ -605,7 +636,7 @@ func (n *PNode) collapse() {
 }
 
 // foldInto moves the literal kids selected by match under one pattern kid.
-func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
+func (n *PNode) foldInto(match func(string) bool, shape string, anyPat, counters bool) {
 	var dst *PNode
 	for _, p := range n.Patterns {
 		if p.Any == anyPat && (anyPat || p.Shape == shape) {
@@ -630,7 +661,7 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 	for _, seg := range segs {
 		k := n.Kids[seg]
 		k.folded = true
-		merge(dst, k)
+		merge(dst, k, counters)
 		delete(n.Kids, seg)
 	}
 	if anyPat {
@@ -640,7 +671,7 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 			if p.Any {
 				keep = append(keep, p)
 			} else {
-				merge(dst, p.Node)
+				merge(dst, p.Node, counters)
 			}
 		}
 		n.Patterns = keep
@@ -650,7 +681,7 @@ func (n *PNode) foldInto(match func(string) bool, shape string, anyPat bool) {
 	}
 }
 
-func merge(dst, src *PNode) {
+func merge(dst, src *PNode, counters bool) {
 	dst.calm = 0 // kids may arrive here without a walk
 	dst.Windows += src.Windows
 	dst.Visits += src.Visits
@@ -668,9 +699,9 @@ func merge(dst, src *PNode) {
 	for _, seg := range segs {
 		k := src.Kids[seg]
 		if d := dst.Kids[seg]; d != nil {
-			merge(d, k)
+			merge(d, k, counters)
 		} else if d := dst.child(seg); d != nil {
-			merge(d, k)
+			merge(d, k, counters)
 		} else {
 			if dst.Kids == nil {
 				dst.Kids = make(map[string]*PNode)
@@ -688,11 +719,11 @@ func merge(dst, src *PNode) {
 		if d == nil {
 			dst.Patterns = append(dst.Patterns, p)
 		} else {
-			merge(d, p.Node)
+			merge(d, p.Node, counters)
 		}
 	}
 	if len(dst.Kids) >= collapseGroup && dst.Visits >= collapseGroup {
-		dst.collapse()
+		dst.collapse(counters)
 	}
 }
 
