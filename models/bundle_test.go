@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,10 +114,19 @@ func TestBundleRejectsDamage(t *testing.T) {
 		}},
 		{"truncated", "truncated", func() { os.WriteFile(path, orig[:len(orig)/3], 0o644) }},
 		{"missing", "reading", func() { os.Remove(path) }},
-		{"newer format", "format 2", func() {
+		{"older format", fmt.Sprintf("format %d", models.FormatVersion-1), func() {
 			var m map[string]any
 			json.Unmarshal(orig, &m)
-			m["format"] = 2
+			m["format"] = models.FormatVersion - 1
+			b, _ := json.Marshal(m)
+			b = append(b, '\n')
+			os.WriteFile(path, b, 0o644)
+			fixIndex(t, dir, file, b)
+		}},
+		{"newer format", fmt.Sprintf("format %d", models.FormatVersion+1), func() {
+			var m map[string]any
+			json.Unmarshal(orig, &m)
+			m["format"] = models.FormatVersion + 1
 			b, _ := json.Marshal(m)
 			b = append(b, '\n')
 			os.WriteFile(path, b, 0o644)

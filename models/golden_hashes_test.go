@@ -6,7 +6,7 @@ package models_test
 // may fuse multiply-adds (arm64, amd64.v3) the fitted floats can differ in
 // the last bit, so they are pinned only here.
 var goldenBundles = map[string]string{
-	"synth-plain":    "91a9adce44e4d07fc3f8b1aba32a910f601a86f52f03c2a062f594b94479924e",
-	"synth-sequence": "6e48c33946136de3b0f667f92adc14faabf7200c45c0e5b58934df8bf86aa478",
-	"tracetest-mix":  "87baef21f7bbce64f42e805346660c631e803e798927098ad7eb70bd16b2b701",
+	"synth-plain":    "e6cdbc8aa1c39e850c34e48492312679404362247688b9d3eb243f73c7e42ae7",
+	"synth-sequence": "93a57266346f95de5806156063181b85069ae3ec976175b52d60606d682f93b4",
+	"tracetest-mix":  "41bd5b984cb708a75e336f9820085558251ded983a26405db0a816fbfb4a9762",
 }

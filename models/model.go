@@ -11,8 +11,11 @@ import (
 	"github.com/vigilsec/vigil/trace"
 )
 
-// FormatVersion is the model file format. Loading refuses any other.
-const FormatVersion = 1
+// FormatVersion is the model file format. Loading refuses any other: a build
+// that scored a bundle differently from the one that calibrated it would
+// raise findings at thresholds that mean something else. 2: sequence models
+// carry a unigram floor their thresholds were calibrated with.
+const FormatVersion = 2
 
 // Model is one workload's baseline: every detector plus its calibration.
 type Model struct {
