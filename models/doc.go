@@ -17,7 +17,8 @@
 //     Good-Turing on window incidence (items seen in exactly one window per
 //     window trained), which is also the profile's convergence measure.
 //     The count of novel items in a window is scored against a Poisson with
-//     that rate.
+//     that rate, or with its 90% upper confidence bound when that is larger:
+//     a profile of a few windows has not shown that new items are rare.
 //   - rate: per-feature robust z-scores of log counts (median/MAD, by hour of
 //     day when there is enough data), upper tail, Bonferroni-combined.
 //   - multivariate: Mahalanobis distance of the log-count vector under a

@@ -6,7 +6,7 @@ package models_test
 // may fuse multiply-adds (arm64, amd64.v3) the fitted floats can differ in
 // the last bit, so they are pinned only here.
 var goldenBundles = map[string]string{
-	"synth-plain":    "e6cdbc8aa1c39e850c34e48492312679404362247688b9d3eb243f73c7e42ae7",
-	"synth-sequence": "93a57266346f95de5806156063181b85069ae3ec976175b52d60606d682f93b4",
-	"tracetest-mix":  "41bd5b984cb708a75e336f9820085558251ded983a26405db0a816fbfb4a9762",
+	"synth-plain":    "a7a04191928e48b4a7a5299be48e33de7c1180a3ee75ddba9ac0778ade02723f",
+	"synth-sequence": "875a7bf9ca4a7d913a89d5468c232b446481b220b229d2abff556c296a923243",
+	"tracetest-mix":  "f8a3741730259e772317ce15d8bec3b7484b065b7651ad91bb46488484e247b1",
 }

@@ -85,6 +85,9 @@ func (m *Model) validate() error {
 		if p == nil || p.Root == nil || p.Cat != features.Category(i) || !p.Root.wellFormed(0) {
 			return fmt.Errorf("profile %d malformed", i)
 		}
+		if !(p.Lambda >= 0 && p.LambdaUpper >= 0) || math.IsInf(p.Lambda, 0) || math.IsInf(p.LambdaUpper, 0) {
+			return fmt.Errorf("profile %s: new-item rate %g (upper bound %g) is not a rate", p.Cat, p.Lambda, p.LambdaUpper)
+		}
 	}
 	if m.Rate != nil {
 		if err := m.Rate.check(); err != nil {
@@ -204,7 +207,7 @@ func (p *Profile) scoreItems(items []features.Item, withEvidence bool) (float64,
 		if withEvidence && len(ev) < MaxEvidence {
 			_, nearest := p.Lookup(it.Value)
 			ev = append(ev, Evidence{
-				Category: p.Cat.String(), Item: it.Value, Nearest: nearest, PNew: p.Lambda,
+				Category: p.Cat.String(), Item: it.Value, Nearest: nearest, PNew: p.novelRate(),
 				Proc: it.Proc, Exe: it.Exe, Time: it.First, Count: it.Count,
 			})
 		}
@@ -212,7 +215,7 @@ func (p *Profile) scoreItems(items []features.Item, withEvidence bool) (float64,
 	if novel == 0 {
 		return 0, nil
 	}
-	s := clampScore(poissonTailLog10(novel, p.Lambda))
+	s := clampScore(poissonTailLog10(novel, p.novelRate()))
 	for i := range ev {
 		ev[i].Surprise = s / float64(novel)
 	}

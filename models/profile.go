@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"gonum.org/v1/gonum/stat/distuv"
 	"maps"
 	"slices"
 	"strconv"
@@ -42,6 +43,11 @@ type Profile struct {
 	// (Good-Turing on incidence: Q1(T-1)/T^2) or held-out windows, whichever
 	// is larger; Calibrate sets it.
 	Lambda float64 `json:"lambda"`
+	// LambdaUpper bounds Lambda from above at 90% confidence, taking Q1 as a
+	// Poisson count. Scoring uses the larger of the two: a profile that saw
+	// few windows has not shown that new items are rare, and two items seen
+	// once in ten windows must not make the next one a rare event.
+	LambdaUpper float64 `json:"lambda_upper"`
 
 	recent []bool // ring of last recentCap windows (training only)
 	seq    int64
@@ -829,7 +835,22 @@ func (p *Profile) finish() {
 		}
 	}
 	p.Lambda = p.GoodTuring()
+	p.LambdaUpper = p.goodTuringUpper()
 }
+
+// goodTuringUpper is GoodTuring with Q1 replaced by its 90% upper Poisson
+// confidence bound, (chi-squared quantile at 2(Q1+1) degrees of freedom)/2.
+func (p *Profile) goodTuringUpper() float64 {
+	t := float64(p.Windows)
+	if t < 2 {
+		return 1
+	}
+	q := distuv.ChiSquared{K: float64(2 * (p.Q1 + 1))}.Quantile(0.9) / 2
+	return q * (t - 1) / (t * t)
+}
+
+// novelRate is the rate of new items scoring assumes.
+func (p *Profile) novelRate() float64 { return max(p.Lambda, p.LambdaUpper) }
 
 // GoodTuring is the expected number of never-seen items in one more window,
 // Q1 (T-1) / T^2: the incidence-based Good-Turing (Chao) estimate.

@@ -100,9 +100,9 @@ func showModel(w io.Writer, m *models.Model, top int) {
 	fmt.Fprintf(w, "  trained on %s .. %s: %d events, %d windows (+%d held out), %d instances, %.0f windows/day\n",
 		fmtTime(t.From), fmtTime(t.To), t.Events, t.Windows, t.HeldOut, t.Instances, t.WindowsPerDay)
 	fmt.Fprintf(w, "  false-alarm budget %.3g per day; feature schema %s\n", t.BudgetPerDay, m.Schema)
-	fmt.Fprintln(w, "  novelty profiles (lambda = expected new items per window; Good-Turing Q1(T-1)/T^2 or held-out rate):")
+	fmt.Fprintln(w, "  novelty profiles (lambda = expected new items per window, Good-Turing Q1(T-1)/T^2 or held-out rate; scoring uses the larger of it and its 90% bound):")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "    CATEGORY\tSTATE\tITEMS\tSEEN ONCE\tLAMBDA\tNEW IN RECENT\tTHRESHOLD\tLEARNED (most frequent; * = learned wildcard)")
+	fmt.Fprintln(tw, "    CATEGORY\tSTATE\tITEMS\tSEEN ONCE\tLAMBDA\t(90% BOUND)\tNEW IN RECENT\tTHRESHOLD\tLEARNED (most frequent; * = learned wildcard)")
 	for _, p := range m.Profiles {
 		pats := p.Patterns()
 		var shown []string
@@ -114,7 +114,7 @@ func showModel(w io.Writer, m *models.Model, top int) {
 			shown = append(shown, escape.String(pt.Value))
 		}
 		th := m.Calibration[models.NoveltyDetector(p.Cat)]
-		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%.3g\t%d/%d\t%.2f\t%s\n", p.Cat, p.State(), p.Items, p.Q1, p.Lambda,
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%.3g\t%.3g\t%d/%d\t%.2f\t%s\n", p.Cat, p.State(), p.Items, p.Q1, p.Lambda, p.LambdaUpper,
 			p.Recent, p.RecentWindows, th.Value, strings.Join(shown, "  "))
 	}
 	tw.Flush()
