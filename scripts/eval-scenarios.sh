@@ -18,6 +18,9 @@ RUNS=${RUNS:-5}       # ... split into this many runs, each with fresh container
 TEST=${TEST:-15m}     # each benign workload again, later, for false alarms
 ATTACK=${ATTACK:-2m}  # each attack and anomaly scenario
 PARALLEL=${PARALLEL:-4}
+# SEED shifts every run's seed: another SEED is another capture of the same
+# scenarios with other timing, data and choices.
+SEED=${SEED:-0}
 # Sequence mode records every syscall of the scenario containers too, so the
 # syscall novelty and n-gram detectors are measured with the rest.
 SEQUENCE=${SEQUENCE:-1}
@@ -61,7 +64,7 @@ if [ -z "$SPLIT" ]; then
 	log "1/5 training captures: $(echo $benign), $RUNS runs of $per each"
 	for ((run = 1; run <= RUNS; run++)); do
 		# shellcheck disable=SC2086
-		"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed $((100 + run)) --duration "$per" --parallel "$PARALLEL" $benign
+		"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed $((SEED * 1000 + 100 + run)) --duration "$per" --parallel "$PARALLEL" $benign
 	done
 	# The split sits on a window boundary after the last training event: a
 	# bundle's training range ends where its last window ends, and replay
@@ -77,10 +80,10 @@ log "2/5 test captures: attacks and anomalies ($ATTACK each) beside fresh benign
 # Two capture processes at once: attack runs are short and many, benign
 # test runs long and few.
 # shellcheck disable=SC2086
-"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 2 --duration "$TEST" --parallel "$PARALLEL" $benign &
+"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed $((SEED * 1000 + 2)) --duration "$TEST" --parallel "$PARALLEL" $benign &
 bg=$!
 # shellcheck disable=SC2086
-"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed 3 --duration "$ATTACK" --parallel "$PARALLEL" $hostile
+"$VIGIL" scenario run "${seq[@]}" --out "$lake" --seed $((SEED * 1000 + 3)) --duration "$ATTACK" --parallel "$PARALLEL" $hostile
 wait "$bg"
 
 log "3/5 training on everything before $split"
