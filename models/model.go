@@ -184,8 +184,7 @@ func (m *Model) score(w *features.Window, withEvidence bool) Scores {
 		var sc float64
 		var ev []Evidence
 		if w.NGramOrder == m.Sequence.Order && len(w.NGrams) > 0 {
-			bits, _ := m.Sequence.scoreGrams(w.NGrams, false)
-			sc = bits * math.Log10(2)
+			sc = m.Sequence.windowScore(w.NGrams, nil)
 			if explain(DetSequence, sc) {
 				_, ev = m.Sequence.scoreGrams(w.NGrams, true)
 			}

@@ -495,6 +495,13 @@ func (m *SequenceModel) scoreGrams(grams []features.NGram, withEvidence bool) (f
 	return m.scoreGramsWithout(grams, nil, withEvidence)
 }
 
+// windowScore is a window's sequence score in the detectors' common unit
+// (-log10 probability) under the model less out's counts (nil: none).
+func (m *SequenceModel) windowScore(grams []features.NGram, out *seqCounts) float64 {
+	bits, _ := m.scoreGramsWithout(grams, out, false)
+	return bits * math.Log10(2)
+}
+
 // scoreGramsWithout is scoreGrams under the model less out's counts.
 func (m *SequenceModel) scoreGramsWithout(grams []features.NGram, out *seqCounts, withEvidence bool) (float64, []Evidence) {
 	prob := m.Prob

@@ -90,8 +90,7 @@ type wtrainer struct {
 	heldOut   int64
 	instances map[string]struct{}
 	// leftOut samples containers by hash for leave-one-container-out
-	// calibration of the sequence detector; seqInst are their trained
-	// windows' n-gram counts (the same ones the model has).
+	// calibration of the sequence detector.
 	leftOut []*containerGrams
 }
 
@@ -104,19 +103,19 @@ type containerGrams struct {
 }
 
 // leftOutOf returns inst's sample entry, adding it when its hash is among
-// the cap smallest seen (evicting the largest); nil when not sampled.
-func (wt *wtrainer) leftOutOf(workload, inst string, cap int) *containerGrams {
+// the limit smallest seen (evicting the largest); nil when not sampled.
+func (wt *wtrainer) leftOutOf(workload, inst string, limit int) *containerGrams {
 	for _, c := range wt.leftOut {
 		if c.instance == inst {
 			return c
 		}
 	}
-	if cap <= 0 {
+	if limit <= 0 {
 		return nil
 	}
 	h := windowHash(features.Key{Workload: workload, Instance: inst})
 	c := &containerGrams{instance: inst, hash: h, counts: make(map[uint64]uint64), windows: bottomK[[]features.NGram]{k: leaveOutWindows}}
-	if len(wt.leftOut) < cap {
+	if len(wt.leftOut) < limit {
 		wt.leftOut = append(wt.leftOut, c)
 		return c
 	}
@@ -339,8 +338,7 @@ func (t *Trainer) fit(wt *wtrainer) *Model {
 				continue // the model has nothing but this container
 			}
 			for _, grams := range c.windows.items() {
-				bits, _ := m.Sequence.scoreGramsWithout(grams, out, false)
-				scores[DetSequence] = append(scores[DetSequence], bits*math.Log10(2))
+				scores[DetSequence] = append(scores[DetSequence], m.Sequence.windowScore(grams, out))
 				leftOut++
 			}
 		}
